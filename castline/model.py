@@ -1,0 +1,148 @@
+"""The domain: a book is made of chapters; a chapter is read as utterances.
+
+These are plain dataclasses linked by ids. The utterance table of a project (one row per
+:class:`Utterance`) is the script everybody works from: ingest writes it, casting fills the
+voice column, synthesis fills the duration, and it is saved next to the outputs so a person
+can read it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Iterable, Literal
+
+import pandas as pd
+
+__all__ = [
+    "Seconds",
+    "Decibels",
+    "Hertz",
+    "Matter",
+    "Chapter",
+    "Cover",
+    "Book",
+    "Utterance",
+    "utterance_id",
+    "to_table",
+    "from_table",
+]
+
+Seconds = float
+"""A duration or a time position, in seconds."""
+Decibels = float
+"""A level in dB (dBFS for sample levels, LUFS for loudness)."""
+Hertz = int
+"""A sample rate."""
+
+Matter = Literal["front", "body", "back"]
+"""Where a chapter sits in the book: front matter (cover, title page, copyright...), the
+body, or back matter (licence, colophon, notes...)."""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One entry of the book's table of contents and the text it covers."""
+
+    id: str
+    """Stable id within the book, from the entry's position in reading order: ``c001``..."""
+    title: str
+    """The title as the table of contents gives it (whitespace collapsed); used for chapter marks."""
+    paragraphs: tuple[str, ...]
+    """The readable text, one paragraph per item, as in the book (not yet normalized for speech).
+    The chapter's own heading is left out: the title is spoken from :attr:`title`."""
+    matter: Matter = "body"
+    """Front matter, body or back matter; front and back matter are skipped by default."""
+    href: str = ""
+    """Where the chapter starts in the source: ``document.xhtml#anchor``."""
+    depth: int = 1
+    """Nesting depth in the table of contents (1 = top level)."""
+
+    @property
+    def word_count(self) -> int:
+        return sum(len(p.split()) for p in self.paragraphs)
+
+
+@dataclass(frozen=True)
+class Cover:
+    """Cover art taken from the book (or given in the manifest)."""
+
+    data: bytes
+    media_type: str
+    """``image/jpeg`` or ``image/png``."""
+
+
+@dataclass(frozen=True)
+class Book:
+    """What ingest reads from an EPUB: metadata and chapters in reading order."""
+
+    source: Path
+    title: str
+    authors: tuple[str, ...]
+    language: str | None
+    chapters: tuple[Chapter, ...]
+    cover: Cover | None = None
+    warnings: tuple[str, ...] = ()
+    """Problems that did not stop reading (a missing media file, a TOC entry that points nowhere)."""
+
+    def chapter(self, chapter_id: str) -> Chapter:
+        for chapter in self.chapters:
+            if chapter.id == chapter_id:
+                return chapter
+        raise KeyError(chapter_id)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One stretch of speech by one speaker: the unit of synthesis and caching."""
+
+    id: str
+    """Stable id: chapter, position and a hash of the text (see :func:`utterance_id`)."""
+    chapter: str
+    """Id of the :class:`Chapter` (or, for dubbing, the cue track) it belongs to."""
+    index: int
+    """Position within the chapter; 0 is the spoken chapter title when titles are spoken."""
+    speaker: str
+    """The role that speaks it (``narrator``); the manifest casts roles to voices."""
+    text: str
+    """The text as it is spoken: normalized for speech (numbers and abbreviations expanded)."""
+    voice: str = ""
+    """The voice profile cast for :attr:`speaker` (empty until cast)."""
+    pause_after: Seconds = 0.0
+    """Silence after this utterance (a sentence, paragraph or title pause)."""
+    duration: Seconds | None = None
+    """Length of the synthesized audio, once known."""
+    cache_key: str | None = None
+    """Content address of the synthesized audio in the utterance cache, once known."""
+    start: Seconds | None = None
+    """Dubbing only: where the cue this line must fit starts (None for audiobooks)."""
+    end: Seconds | None = None
+    """Dubbing only: where that cue ends."""
+
+
+def utterance_id(chapter: str, index: int, text: str) -> str:
+    """A stable id from source position and text: ``c003-0012-1a2b3c4d``."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return f"{chapter}-{index:04d}-{digest}"
+
+
+TABLE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Utterance))
+
+
+def to_table(utterances: Iterable[Utterance]) -> pd.DataFrame:
+    """The utterance table: one row per utterance, columns in :class:`Utterance` order."""
+    rows = [asdict(u) for u in utterances]
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    return table.astype({"index": "int64", "pause_after": "float64", "duration": "float64"})
+
+
+def from_table(table: pd.DataFrame) -> list[Utterance]:
+    """Back from the table to :class:`Utterance` objects (NaN becomes None)."""
+    out = []
+    for row in table.to_dict(orient="records"):
+        clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+        clean["index"] = int(clean["index"])
+        clean["pause_after"] = float(clean["pause_after"] or 0.0)
+        out.append(Utterance(**{k: clean[k] for k in TABLE_COLUMNS}))
+    return out

@@ -1,0 +1,91 @@
+"""The engine interface: a batch of requests in, a batch of waveforms out.
+
+How to add an engine
+--------------------
+1. Write ``voices/engines/<name>.py`` with a subclass of :class:`Engine`. Set the class
+   attributes (``name``, ``clones``, ``preferred_batch_size``, ``max_chars``).
+2. Implement the class methods that work from the profile alone, without loading a model:
+   :meth:`Engine.check` (reject bad ``params`` with a :class:`~castline.errors.VoiceError`
+   naming the profile file), :meth:`Engine.fingerprint` (everything that changes the sound:
+   model file digests, parameters, reference-clip digests) and, if voices can share a loaded
+   model, :meth:`Engine.model_key`.
+3. Implement :meth:`Engine.load` (build an instance for a model key) and
+   :meth:`Engine.synthesize` (float32 mono waveforms at :attr:`Engine.sample_rate`, one per
+   request, in request order). Raise :class:`~castline.errors.EngineError` for failures worth
+   retrying and :class:`~castline.errors.InputError` subclasses for bad input.
+4. Register the class path in ``ENGINES`` in ``voices/engines/__init__.py``.
+
+A render never loads an engine whose utterances are all in the cache: the cache key needs
+only :meth:`Engine.fingerprint`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+from voices.profile import VoiceProfile
+
+__all__ = ["Engine", "SynthesisRequest"]
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    """One utterance to speak."""
+
+    text: str
+    """Normalized text."""
+    voice: VoiceProfile
+    seed: int = 0
+    """Seed for engines that sample; the same seed and text give the same take."""
+    language: str = ""
+    """Language of the text; empty means the voice's language."""
+
+    @property
+    def text_language(self) -> str:
+        return self.language or self.voice.language
+
+
+class Engine(ABC):
+    """A speech synthesis engine. One instance holds one loaded model (see :meth:`model_key`)."""
+
+    name: ClassVar[str]
+    """Registry name, as written in a profile's ``engine:``."""
+    clones: ClassVar[bool] = False
+    """Whether the engine speaks in the voice of a reference clip."""
+    preferred_batch_size: ClassVar[int] = 16
+    """How many requests one :meth:`synthesize` call should get."""
+    max_chars: ClassVar[int] = 400
+    """The longest text one request should carry; longer sentences are split at clauses."""
+
+    sample_rate: int
+    """Rate of the returned waveforms in Hertz."""
+    languages: frozenset[str] = frozenset()
+    """Languages the loaded model speaks (primary tags)."""
+
+    @classmethod
+    @abstractmethod
+    def check(cls, voice: VoiceProfile) -> None:
+        """Validate ``voice.params`` (and reference) without loading anything heavy."""
+
+    @classmethod
+    @abstractmethod
+    def fingerprint(cls, voice: VoiceProfile) -> str:
+        """A digest of everything in ``voice`` that changes the sound, for cache keys."""
+
+    @classmethod
+    def model_key(cls, voice: VoiceProfile) -> str:
+        """Voices with the same key share one loaded instance and may share a batch."""
+        return cls.fingerprint(voice)
+
+    @classmethod
+    @abstractmethod
+    def load(cls, voice: VoiceProfile) -> "Engine":
+        """Load the model that ``voice`` needs."""
+
+    @abstractmethod
+    def synthesize(self, requests: Sequence[SynthesisRequest]) -> list[np.ndarray]:
+        """Speak each request; returns float32 mono arrays in [-1, 1], in request order."""
