@@ -1,0 +1,53 @@
+# castline: `make demo` and `make test` set up everything they need (idempotently) first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup ffmpeg demo test test-slow test-all bench lock clean
+
+setup: $(STAMP) ffmpeg
+
+# The exact package set is requirements.lock (made by `make lock`); torch is pinned to the
+# local CPU wheel first so nothing pulls the CUDA build.
+$(STAMP): requirements.lock constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements.lock -c constraints.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+ffmpeg:
+	@if command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; then :; \
+	else \
+	  echo "ffmpeg not found: installing it from Debian"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; \
+	fi
+
+demo: setup
+	$(BIN)/castline render projects/demo-book.yaml
+
+test: setup
+	$(BIN)/pytest -q
+
+# Long end-to-end renders and sweeps over ../shared/corpus.
+test-slow: setup
+	$(BIN)/pytest -q -m slow
+
+test-all: setup
+	$(BIN)/pytest -q -m ""
+
+bench: setup
+	$(BIN)/python bench/bench_render.py
+
+# Re-resolve requirements.in into requirements.lock in a scratch environment.
+lock:
+	rm -rf /tmp/castline-lock && $(PYTHON) -m venv /tmp/castline-lock
+	/tmp/castline-lock/bin/pip install -q torch==2.13.0
+	/tmp/castline-lock/bin/pip install -q -r requirements.in -c constraints.txt
+	/tmp/castline-lock/bin/pip freeze | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' > requirements.lock
+
+clean:
+	rm -rf $(VENV) projects/out .pytest_cache

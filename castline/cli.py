@@ -1,0 +1,201 @@
+"""The ``castline`` command.
+
+    castline validate MANIFEST     check a manifest, its voices and its source without rendering
+    castline chapters MANIFEST     list the book's chapters as ``chapters.select`` numbers them
+    castline render MANIFEST       render it (Prefect, embedded; no server needed)
+    castline voices                list the voice profiles a project can use
+
+Errors print one line naming the file and the problem and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from castline import settings
+from castline.errors import CastlineError
+
+app = typer.Typer(
+    name="castline",
+    help="Batch production of spoken audio: EPUB to a mastered audiobook, on Prefect.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+STAGES = {"synthesize": "Synthesizing utterances", "master": "Mastering chapters"}
+
+ManifestArg = typer.Argument(..., exists=False, dir_okay=False, help="The project manifest (YAML).")
+
+
+def _setup(verbose: bool) -> None:
+    settings.configure()
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=verbose)],
+    )
+
+
+def _fail(exc: BaseException) -> None:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _guarded(run: Callable[[], None]) -> None:
+    try:
+        run()
+    except CastlineError as exc:
+        _fail(exc)
+    except KeyboardInterrupt:
+        console.print("interrupted: everything synthesized so far is cached; run again to resume")
+        raise typer.Exit(130)
+
+
+@app.command()
+def validate(
+    manifest: Path = ManifestArg,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show informational logs."),
+) -> None:
+    """Check MANIFEST, its voices and its source book without rendering anything."""
+    _setup(verbose)
+
+    def run() -> None:
+        from castline.manifest import load_project
+        from flows.audiobook import cast_voices
+        from tasks.ingest import read_source
+        from tasks.script import select_chapters
+
+        project = load_project(manifest)
+        voices = cast_voices(project)
+        book = read_source(project.source)
+        chosen = select_chapters(book, project.manifest.chapters, project.manifest_path)
+        for warning in book.warnings:
+            console.print(f"[yellow]warning:[/] {project.source.name}: {warning}", highlight=False)
+        words = sum(c.word_count for c in chosen)
+        cast = ", ".join(f"{role}={v.name} ({v.engine})" for role, v in voices.items())
+        print(f"{manifest}: ok: {len(chosen)} of {len(book.chapters)} chapters, {words} words; voices {cast}")
+
+    _guarded(run)
+
+
+@app.command()
+def chapters(
+    source: Path = typer.Argument(..., help="A manifest (YAML) or a book (EPUB)."),
+) -> None:
+    """List the chapters of a book, numbered as ``chapters.select`` in a manifest counts them."""
+    _setup(False)
+
+    def run() -> None:
+        from tasks.ingest import read_source
+
+        book_path = source
+        if source.suffix.lower() in (".yaml", ".yml"):
+            from castline.manifest import load_project
+
+            book_path = load_project(source).source
+        book = read_source(book_path)
+        table = Table(title=f"{book.title} ({book_path.name})")
+        for column in ("#", "matter", "depth", "words", "title"):
+            table.add_column(column, justify="right" if column in ("#", "words", "depth") else "left")
+        for n, c in enumerate(book.chapters, 1):
+            table.add_row(str(n), c.matter, str(c.depth), str(c.word_count), c.title)
+        Console().print(table)
+        for warning in book.warnings:
+            console.print(f"[yellow]warning:[/] {book_path.name}: {warning}", highlight=False)
+
+    _guarded(run)
+
+
+def _progress_bar() -> tuple[Progress, Callable[[str, int, int], None]]:
+    bar = Progress(
+        TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=console, transient=False, disable=not console.is_terminal,
+    )
+    ids: dict[str, int] = {}
+
+    def listener(stage: str, done: int, total: int) -> None:
+        if stage not in ids:
+            ids[stage] = bar.add_task(STAGES.get(stage, stage), total=total)
+        bar.update(ids[stage], completed=done, total=total)
+
+    return bar, listener
+
+
+@app.command()
+def render(
+    manifest: Path = ManifestArg,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default: output.dir of the manifest)."),
+    cache_dir: Optional[Path] = typer.Option(
+        None, "--cache-dir", envvar="CASTLINE_CACHE_DIR",
+        help="Utterance cache, shared between projects or workers (default: inside the output directory).",
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's and castline's logs."),
+) -> None:
+    """Render MANIFEST: synthesize what the cache lacks, master, and publish the deliverables."""
+    _setup(verbose)
+
+    def run() -> None:
+        from castline import progress
+        from castline.manifest import load_project
+
+        project = load_project(manifest, out)  # fail fast, before Prefect starts
+        from flows.audiobook import audiobook
+
+        bar, listener = _progress_bar()
+        remove = progress.listen(listener)
+        try:
+            with bar:
+                result = audiobook(str(project.manifest_path), str(out) if out else None, str(cache_dir) if cache_dir else None)
+        finally:
+            remove()
+        print(f"rendered {result['title']!r}: {result['duration_s'] / 60:.1f} min, "
+              f"{result['synthesized']} utterances synthesized, {result['cache_hits']} from the cache")
+        for name in result["files"]:
+            print(f"  {project.output_dir / name}")
+        print(f"  {project.output_dir / 'report.md'}")
+
+    _guarded(run)
+
+
+@app.command()
+def voices(
+    project_dir: Path = typer.Option(Path("."), "--project", "-p", help="Also list the profiles in PROJECT/voices/."),
+) -> None:
+    """List the voice profiles: the bundled ones and the project's own."""
+    _setup(False)
+    from voices.profile import BUNDLED_DIR, load_profile
+
+    table = Table()
+    for column in ("name", "engine", "language", "version", "file"):
+        table.add_column(column)
+    for folder in (project_dir / "voices", BUNDLED_DIR):
+        for path in sorted(folder.glob("*.y*ml")):
+            try:
+                p = load_profile(path)
+            except CastlineError as exc:
+                console.print(f"[yellow]warning:[/] {exc}", highlight=False)
+                continue
+            table.add_row(p.name, p.engine, p.language, str(p.version), str(path))
+    Console().print(table)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Process-wide settings: where castline keeps its state, and a quiet, local Prefect.
+
+Call :func:`configure` before Prefect is imported. It only fills in what the environment
+does not already say, so a user's ``PREFECT_API_URL`` (a real server, a work pool) wins.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["configure", "castline_home"]
+
+
+def castline_home() -> Path:
+    """castline's own state directory (``$CASTLINE_HOME``, default ``~/.castline``)."""
+    return Path(os.environ.get("CASTLINE_HOME", Path.home() / ".castline")).expanduser()
+
+
+_PREFECT_DEFAULTS = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_UI_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "false",
+}
+
+
+def configure() -> None:
+    """Fill in the environment for a quiet Prefect that keeps its database under castline's home."""
+    for name, value in _PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("PREFECT_HOME", str(castline_home() / "prefect"))

@@ -1,0 +1,100 @@
+"""One chapter, from its takes to a mastered file.
+
+A mastered chapter is itself content-addressed: its key covers the keys of its takes in
+order, their pauses and the mastering settings. Changing one sentence changes one take and
+so exactly one chapter key; every other chapter is found in the store and not mastered again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from castline.cache import AudioStore
+from castline.digest import digest
+from castline.manifest import Pauses
+from castline.model import Seconds
+from tasks.assemble import assemble_chapter
+from tasks.master import Levels, MasteringSpec, master_chapter, measure_levels, resample
+
+__all__ = ["ChapterTakes", "MasteredChapter", "chapter_key", "render_chapter"]
+
+
+@dataclass(frozen=True)
+class ChapterTakes:
+    """What a chapter is made of: its takes in order, each with the pause after it."""
+
+    chapter_id: str
+    title: str
+    takes: tuple[tuple[str, Seconds], ...]
+    """``(cache key, pause_after)`` per utterance."""
+
+
+@dataclass(frozen=True)
+class MasteredChapter:
+    """A mastered chapter in the chapter store."""
+
+    chapter_id: str
+    title: str
+    key: str
+    path: Path
+    duration: Seconds
+    levels: Levels
+    utterances: int
+    remastered: bool
+    """False when it came from the store unchanged."""
+
+
+def chapter_key(chapter: ChapterTakes, pauses: Pauses, spec: MasteringSpec) -> str:
+    return digest({"takes": chapter.takes, "head": pauses.head, "tail": pauses.tail, "spec": asdict(spec)})
+
+
+def _clips(chapter: ChapterTakes, takes: AudioStore, rate: int) -> list[tuple[np.ndarray, Seconds]]:
+    clips = []
+    for key, pause in chapter.takes:
+        stored = takes.get(key)
+        if stored is None:
+            raise FileNotFoundError(f"take {key} of chapter {chapter.chapter_id} is not in the cache {takes.root}")
+        clips.append((resample(stored.load(), stored.sample_rate, rate), pause))
+    return clips
+
+
+def _common_rate(chapter: ChapterTakes, takes: AudioStore, spec: MasteringSpec) -> int:
+    rates = {s.sample_rate for key, _ in chapter.takes if (s := takes.get(key)) is not None}
+    return rates.pop() if len(rates) == 1 else spec.sample_rate
+
+
+def render_chapter(
+    chapter: ChapterTakes, takes: AudioStore, chapters: AudioStore, pauses: Pauses, spec: MasteringSpec
+) -> MasteredChapter:
+    """Assemble and master ``chapter``, or find it mastered already in ``chapters``."""
+    key = chapter_key(chapter, pauses, spec)
+    stored = chapters.get(key)
+    remastered = stored is None
+    if stored is None:
+        rate = _common_rate(chapter, takes, spec)
+        audio = assemble_chapter(_clips(chapter, takes, rate), rate, head_s=pauses.head, tail_s=pauses.tail)
+        mastered = master_chapter(audio, rate, spec, seed=int(key[:8], 16))
+        levels = measure_levels(mastered, spec.sample_rate)
+        stored = chapters.put(key, mastered, spec.sample_rate, {"title": chapter.title, "levels": asdict(levels)})
+    return MasteredChapter(
+        chapter_id=chapter.chapter_id,
+        title=chapter.title,
+        key=key,
+        path=stored.path,
+        duration=stored.duration,
+        levels=Levels(**stored.meta["levels"]),
+        utterances=len(chapter.takes),
+        remastered=remastered,
+    )
+
+
+def group_takes(chapter_ids: Sequence[str], titles: dict[str, str], rows: Sequence[tuple[str, str, Seconds]]) -> list[ChapterTakes]:
+    """Gather ``(chapter_id, key, pause)`` rows (in script order) into chapters, in ``chapter_ids`` order."""
+    by_chapter: dict[str, list[tuple[str, Seconds]]] = {c: [] for c in chapter_ids}
+    for chapter_id, key, pause in rows:
+        by_chapter[chapter_id].append((key, pause))
+    return [ChapterTakes(c, titles[c], tuple(by_chapter[c])) for c in chapter_ids if by_chapter[c]]

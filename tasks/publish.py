@@ -1,0 +1,105 @@
+"""Publishing deliverables atomically.
+
+Everything a render delivers is first written into a private staging directory inside the
+output directory. Only when every file is complete does :meth:`Staging.publish` rename them
+into place (a rename within one file system is atomic), so a failed or killed render
+leaves the previous deliverables as they were and never a half-written one.
+
+The output directory also keeps ``.castline/published.json``: which deliverables the last
+render published and from what content, so that an unchanged MP3 is not encoded again and
+a deliverable the project no longer produces is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import unicodedata
+import uuid
+from pathlib import Path, PurePosixPath
+
+from castline.errors import OutputPathError
+from castline.manifest import inside
+
+__all__ = ["Staging", "safe_filename"]
+
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+
+
+def safe_filename(name: str, max_len: int = 120) -> str:
+    """A file name made from a title: no separators, control characters or leading dots."""
+    name = unicodedata.normalize("NFC", name)
+    name = _UNSAFE.sub(" ", name)
+    name = re.sub(r"\s+", " ", name).strip(" .")
+    return name[:max_len].rstrip(" .") or "untitled"
+
+
+class Staging:
+    """A private directory where a render builds its deliverables before publishing them."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.output_dir = output_dir
+        self.state_path = output_dir / ".castline" / "published.json"
+        self.dir = output_dir / ".castline" / "staging" / uuid.uuid4().hex[:12]
+        self._staged: dict[str, str] = {}
+        self._kept: dict[str, str] = {}
+
+    def __enter__(self) -> "Staging":
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _target(self, relative: str) -> Path:
+        rel = PurePosixPath(relative)
+        target = self.output_dir / rel
+        if rel.is_absolute() or ".." in rel.parts or not inside(target, self.output_dir):
+            raise OutputPathError(target, self.output_dir)
+        return target
+
+    def published_digest(self, relative: str) -> str | None:
+        """The content digest the last render published ``relative`` with, if it is still there."""
+        try:
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+        return state.get(relative) if self._target(relative).is_file() else None
+
+    def path(self, relative: str, digest: str = "") -> Path:
+        """Where to write the deliverable ``relative`` (a path inside the output directory)."""
+        self._target(relative)
+        self._staged[relative] = digest
+        staged = self.dir / relative
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        return staged
+
+    def keep(self, relative: str, digest: str) -> None:
+        """Keep an already published deliverable as it is (its content has not changed)."""
+        self._target(relative)
+        self._kept[relative] = digest
+
+    def publish(self) -> list[Path]:
+        """Move every staged file into place; remove deliverables the last render made and this one did not."""
+        missing = [r for r in self._staged if not (self.dir / r).is_file()]
+        if missing:
+            raise FileNotFoundError(f"staged deliverables were not written: {missing}")
+        try:
+            old = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            old = {}
+        published = []
+        for relative in self._staged:
+            target = self._target(relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.dir / relative, target)
+            published.append(target)
+        state = {**self._kept, **self._staged}
+        for relative in set(old) - set(state):
+            self._target(relative).unlink(missing_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, self.state_path)
+        return published

@@ -1,0 +1,124 @@
+"""The render report: what was delivered, how long, how loud, and how much was cached.
+
+Written as ``report.json`` (for machines) and ``report.md`` (for people) next to the
+deliverables, and published as Prefect artifacts when running inside a flow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["ChapterReport", "FileReport", "RenderReport", "to_markdown", "to_json"]
+
+
+@dataclass(frozen=True)
+class ChapterReport:
+    id: str
+    title: str
+    duration_s: float
+    utterances: int
+    rms_db: float
+    peak_db: float
+    noise_floor_db: float
+    remastered: bool
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """A delivered file, with levels measured by ffmpeg (astats, ebur128) on the file itself."""
+
+    path: str
+    duration_s: float
+    rms_db: float
+    peak_db: float
+    noise_floor_db: float
+    integrated_lufs: float
+    acx_ok: bool
+    encoded: bool
+    """False when the file from the previous render was kept unchanged."""
+
+
+@dataclass(frozen=True)
+class RenderReport:
+    title: str
+    author: str
+    source: str
+    manifest: str
+    chapters: list[ChapterReport]
+    files: list[FileReport]
+    utterances: int
+    unique_takes: int
+    cache_hits: int
+    synthesized: int
+    synthesis_s: float
+    wall_s: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return sum(c.duration_s for c in self.chapters)
+
+
+def _num(value: float) -> float | None:
+    return None if math.isinf(value) or math.isnan(value) else round(value, 2)
+
+
+def to_json(report: RenderReport) -> str:
+    data: dict[str, Any] = asdict(report)
+    data["duration_s"] = report.duration_s
+    for section in ("chapters", "files"):
+        for row in data[section]:
+            for k, v in row.items():
+                if isinstance(v, float):
+                    row[k] = _num(v)
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _db(value: float) -> str:
+    return "-inf" if math.isinf(value) else f"{value:.1f}"
+
+
+def to_markdown(report: RenderReport) -> str:
+    lines = [
+        f"# {report.title}",
+        "",
+        f"{report.author}, from `{report.source}`. Total {_hms(report.duration_s)} in {len(report.chapters)} chapters.",
+        "",
+        f"Utterances: {report.utterances} ({report.unique_takes} distinct takes); "
+        f"cache hits: {report.cache_hits}; synthesized now: {report.synthesized} "
+        f"in {report.synthesis_s:.1f} s; render wall time {report.wall_s:.1f} s.",
+        "",
+        "## Chapters",
+        "",
+        "| # | title | duration | utterances | RMS dBFS | peak dBFS | noise floor dBFS | mastered now |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for i, c in enumerate(report.chapters, 1):
+        title = c.title.replace("|", "\\|")
+        lines.append(
+            f"| {i} | {title} | {_hms(c.duration_s)} | {c.utterances} | {_db(c.rms_db)} | {_db(c.peak_db)} "
+            f"| {_db(c.noise_floor_db)} | {'yes' if c.remastered else 'no'} |"
+        )
+    lines += [
+        "",
+        "## Delivered files (levels measured by ffmpeg on the file)",
+        "",
+        "| file | duration | RMS dBFS | peak dBFS | noise floor dBFS | LUFS | ACX | encoded now |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for f in report.files:
+        lines.append(
+            f"| `{f.path}` | {_hms(f.duration_s)} | {_db(f.rms_db)} | {_db(f.peak_db)} | {_db(f.noise_floor_db)} "
+            f"| {_db(f.integrated_lufs)} | {'pass' if f.acx_ok else 'FAIL'} | {'yes' if f.encoded else 'no'} |"
+        )
+    if report.warnings:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,49 @@
+"""Shared test set-up: a private, quiet Prefect; paths to test data and the shared corpus."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_PREFECT_HOME = tempfile.mkdtemp(prefix="castline-test-prefect-")
+os.environ.update(
+    PREFECT_HOME=_PREFECT_HOME,
+    PREFECT_API_URL="",
+    DO_NOT_TRACK="1",
+    PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    PREFECT_SERVER_UI_ENABLED="false",
+    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+    PREFECT_LOGGING_LEVEL="WARNING",
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY="",
+)
+if not os.environ["PREFECT_API_URL"]:
+    del os.environ["PREFECT_API_URL"]
+if not os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]:
+    del os.environ["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]
+
+DATA = Path(__file__).parent / "data"
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """A temporary Prefect database and API for tests that run flows."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield

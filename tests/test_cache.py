@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from castline.cache import AudioStore, utterance_key
+
+
+def test_put_get_round_trip(tmp_path: Path) -> None:
+    store = AudioStore(tmp_path)
+    audio = (0.5 * np.sin(np.arange(22050) / 10)).astype(np.float32)
+    key = utterance_key("fp", "Hello.", 1, "en")
+    assert key not in store and store.get(key) is None
+    stored = store.put(key, audio, 22050, {"text": "Hello."})
+    assert key in store
+    again = store.get(key)
+    assert again is not None and again.sample_rate == 22050 and again.meta["text"] == "Hello."
+    assert abs(again.duration - 1.0) < 1e-9
+    np.testing.assert_allclose(again.load(), audio, atol=1e-6)  # 24-bit FLAC
+    assert stored.path == again.path
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_sidecar_without_audio_is_a_miss(tmp_path: Path) -> None:
+    store = AudioStore(tmp_path)
+    stored = store.put("ab" * 32, np.zeros(100, dtype=np.float32), 16000)
+    stored.path.unlink()
+    assert store.get("ab" * 32) is None
+
+
+def test_empty_take_is_stored_as_a_short_silence(tmp_path: Path) -> None:
+    stored = AudioStore(tmp_path).put("cd" * 32, np.zeros(0, dtype=np.float32), 22050)
+    assert stored.load().size == 220 and not stored.load().any()
+
+
+def test_key_covers_everything_that_changes_the_sound() -> None:
+    base = utterance_key("fp", "Hello.", 1, "en")
+    assert base == utterance_key("fp", "Hello.", 1, "en")
+    assert len({base, utterance_key("fp2", "Hello.", 1, "en"), utterance_key("fp", "Hello!", 1, "en"),
+                utterance_key("fp", "Hello.", 2, "en"), utterance_key("fp", "Hello.", 1, "fr")}) == 5

