@@ -65,6 +65,22 @@ def _guarded(run: Callable[[], None]) -> None:
         raise typer.Exit(130)
 
 
+def _preflight(manifest: Path, out: Optional[Path]):
+    """Everything that can be checked before a render starts: manifest, voices, book, chapters."""
+    from castline.manifest import load_project
+    from flows.audiobook import cast_voices
+    from tasks.ingest import read_source
+    from tasks.script import select_chapters
+
+    project = load_project(manifest, out)
+    voices = cast_voices(project)
+    book = read_source(project.source)
+    chosen = select_chapters(book, project.manifest.chapters, project.manifest_path)
+    for warning in book.warnings:
+        console.print(f"[yellow]warning:[/] {project.source.name}: {warning}", highlight=False)
+    return project, voices, book, chosen
+
+
 @app.command()
 def validate(
     manifest: Path = ManifestArg,
@@ -74,17 +90,7 @@ def validate(
     _setup(verbose)
 
     def run() -> None:
-        from castline.manifest import load_project
-        from flows.audiobook import cast_voices
-        from tasks.ingest import read_source
-        from tasks.script import select_chapters
-
-        project = load_project(manifest)
-        voices = cast_voices(project)
-        book = read_source(project.source)
-        chosen = select_chapters(book, project.manifest.chapters, project.manifest_path)
-        for warning in book.warnings:
-            console.print(f"[yellow]warning:[/] {project.source.name}: {warning}", highlight=False)
+        project, voices, book, chosen = _preflight(manifest, None)
         words = sum(c.word_count for c in chosen)
         cast = ", ".join(f"{role}={v.name} ({v.engine})" for role, v in voices.items())
         print(f"{manifest}: ok: {len(chosen)} of {len(book.chapters)} chapters, {words} words; voices {cast}")
@@ -150,10 +156,9 @@ def render(
 
     def run() -> None:
         from castline import progress
-        from castline.manifest import load_project
-
-        project = load_project(manifest, out)  # fail fast, before Prefect starts
         from flows.audiobook import audiobook
+
+        project = _preflight(manifest, out)[0]  # fail fast, before Prefect starts
 
         bar, listener = _progress_bar()
         remove = progress.listen(listener)

@@ -1,0 +1,59 @@
+"""Small, valid EPUB 3 books written by the tests: a title, chapters of paragraphs."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Sequence
+from xml.sax.saxutils import escape
+
+CONTAINER = """<?xml version="1.0"?>
+<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">
+  <rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles>
+</container>"""
+
+
+def _xhtml(title: str, body: str) -> str:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops" lang="en">'
+        f"<head><title>{escape(title)}</title></head><body>{body}</body></html>"
+    )
+
+
+def write_epub(
+    path: Path,
+    chapters: Sequence[tuple[str, Sequence[str]]],
+    *,
+    title: str = "A Small Book",
+    author: str = "A. Writer",
+    language: str = "en",
+) -> Path:
+    """An EPUB 3 with a nav document: one XHTML file per chapter, an <h1> and <p>s each."""
+    items, spine, links = [], [], []
+    files: dict[str, str] = {}
+    for n, (chapter_title, paragraphs) in enumerate(chapters, 1):
+        name = f"ch{n:02d}.xhtml"
+        body = f"<section><h1>{escape(chapter_title)}</h1>" + "".join(f"<p>{escape(p)}</p>" for p in paragraphs) + "</section>"
+        files[name] = _xhtml(chapter_title, body)
+        items.append(f'<item id="ch{n}" href="{name}" media-type="application/xhtml+xml"/>')
+        spine.append(f'<itemref idref="ch{n}"/>')
+        links.append(f'<li><a href="{name}">{escape(chapter_title)}</a></li>')
+    files["nav.xhtml"] = _xhtml("Contents", f'<nav epub:type="toc"><h1>Contents</h1><ol>{"".join(links)}</ol></nav>')
+    opf = f"""<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="uid">
+  <metadata xmlns:dc="http://purl.org/dc/elements/1.1/">
+    <dc:identifier id="uid">urn:uuid:12345678-1234-1234-1234-123456789abc</dc:identifier>
+    <dc:title>{escape(title)}</dc:title><dc:creator>{escape(author)}</dc:creator><dc:language>{language}</dc:language>
+    <meta property="dcterms:modified">2026-01-01T00:00:00Z</meta>
+  </metadata>
+  <manifest><item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>{"".join(items)}</manifest>
+  <spine>{"".join(spine)}</spine>
+</package>"""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        z.writestr("META-INF/container.xml", CONTAINER, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("OEBPS/content.opf", opf, compress_type=zipfile.ZIP_DEFLATED)
+        for name, text in files.items():
+            z.writestr(f"OEBPS/{name}", text, compress_type=zipfile.ZIP_DEFLATED)
+    return path

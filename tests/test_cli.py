@@ -1,0 +1,116 @@
+"""The command line: one clear error, a non-zero exit, and nothing written, for bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from epub_fixtures import write_epub
+
+BOOK = [("Chapter One", ["It was a dark night."]), ("Chapter Two", ["The sun rose."])]
+
+
+def castline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "castline.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def project(folder: Path, **changes) -> Path:
+    spec = {"kind": "audiobook", "title": "T", "author": "A", "language": "en", "source": "book.epub",
+            "voices": {"narrator": "joe"}, "output": {"dir": "out", "formats": ["m4b", "mp3"]}}
+    spec.update(changes)
+    path = folder / "book.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+def rezip(src: Path, dst: Path, replace: dict[str, bytes] | None = None, extra: dict[str, bytes] | None = None) -> None:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = (replace or {}).get(info.filename, zin.read(info.filename))
+            zout.writestr(info.filename, data, compress_type=zipfile.ZIP_STORED if info.filename == "mimetype" else zipfile.ZIP_DEFLATED)
+        for name, data in (extra or {}).items():
+            zout.writestr(name, data)
+
+
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<package xmlns="http://www.idpf.org/2007/opf" version="3.0"><metadata>&lol3;</metadata></package>"""
+
+
+def hostile(kind: str, folder: Path) -> Path:
+    good = write_epub(folder / "good.epub", BOOK)
+    bad = folder / "book.epub"
+    if kind == "random-bytes":
+        bad.write_bytes(os.urandom(4096))
+    elif kind == "truncated":
+        bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif kind == "entity-bomb":
+        rezip(good, bad, replace={"OEBPS/content.opf": BOMB})
+    elif kind == "zip-bomb":
+        rezip(good, bad, replace={"OEBPS/ch01.xhtml": b"<p>" + b" " * (300 << 20) + b"</p>"})
+    elif kind == "escaping-entry":
+        rezip(good, bad, extra={"../../escaped.xhtml": b"<html/>"})
+    good.unlink()
+    return bad
+
+
+@pytest.mark.parametrize("kind", ["random-bytes", "truncated", "entity-bomb", "zip-bomb", "escaping-entry"])
+def test_hostile_epub_fails_with_one_clear_error(tmp_path: Path, kind: str) -> None:
+    bad = hostile(kind, tmp_path)
+    path = project(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = castline("render", str(path), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(bad) in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, not even out/
+    assert not (tmp_path.parent / "escaped.xhtml").exists()
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"titel": "x"}, "titel: unknown key (did you mean 'title'?)"),
+        ({"voices": {"narrator": "nobody"}}, "voices.narrator: "),
+        ({"output": {"dir": "../outside"}}, "output.dir: '../outside' is outside the project directory"),
+        ({"source": "missing.epub"}, "source: file not found"),
+    ],
+)
+def test_bad_manifest_fails_before_anything_runs(tmp_path: Path, changes: dict, message: str) -> None:
+    write_epub(tmp_path / "book.epub", BOOK)
+    path = project(tmp_path, **changes)
+    for command in ("validate", "render"):
+        result = castline(command, str(path), cwd=tmp_path)
+        assert result.returncode == 1
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and str(path) in errors[0] and message in errors[0], result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["book.epub", "book.yaml"]
+
+
+def test_validate_and_chapters_on_a_good_project(tmp_path: Path) -> None:
+    write_epub(tmp_path / "book.epub", BOOK)
+    path = project(tmp_path)
+    result = castline("validate", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ok: 2 of 2 chapters" in result.stdout and "narrator=joe (piper)" in result.stdout
+    listing = castline("chapters", str(path), cwd=tmp_path)
+    assert listing.returncode == 0 and "Chapter One" in listing.stdout and "Chapter Two" in listing.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    for command in ("render", "validate", "chapters", "voices"):
+        result = castline(command, "--help", cwd=tmp_path)
+        assert result.returncode == 0 and "Usage" in result.stdout
+    render_help = castline("render", "--help", cwd=tmp_path).stdout
+    for option in ("--out", "--cache-dir", "--verbose"):
+        assert option in render_help
