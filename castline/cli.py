@@ -50,12 +50,12 @@ def _setup(verbose: bool) -> None:
     )
 
 
-def _fail(exc: BaseException) -> None:
+def _fail(exc: BaseException | str) -> None:
     console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(1)
 
 
-def _guarded(run: Callable[[], None]) -> None:
+def _guarded(run: Callable[[], None], verbose: bool = False) -> None:
     try:
         run()
     except CastlineError as exc:
@@ -63,6 +63,10 @@ def _guarded(run: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         console.print("interrupted: everything synthesized so far is cached; run again to resume")
         raise typer.Exit(130)
+    except Exception as exc:  # the edge: anything unexpected still gets one line (and a traceback with -v)
+        if verbose:
+            console.print_exception()
+        _fail(f"{type(exc).__name__}: {exc} (run with --verbose for the traceback)")
 
 
 def _preflight(manifest: Path, out: Optional[Path]):
@@ -95,7 +99,7 @@ def validate(
         cast = ", ".join(f"{role}={v.name} ({v.engine})" for role, v in voices.items())
         print(f"{manifest}: ok: {len(chosen)} of {len(book.chapters)} chapters, {words} words; voices {cast}")
 
-    _guarded(run)
+    _guarded(run, verbose)
 
 
 @app.command()
@@ -173,7 +177,7 @@ def render(
             print(f"  {project.output_dir / name}")
         print(f"  {project.output_dir / 'report.md'}")
 
-    _guarded(run)
+    _guarded(run, verbose)
 
 
 @app.command()

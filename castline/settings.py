@@ -32,3 +32,5 @@ def configure() -> None:
     for name, value in _PREFECT_DEFAULTS.items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("PREFECT_HOME", str(castline_home() / "prefect"))
+    # Prefect creates its home but not the parents; without them its server never starts.
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
