@@ -72,7 +72,7 @@ def _guarded(run: Callable[[], None], verbose: bool = False) -> None:
 def _preflight(manifest: Path, out: Optional[Path]):
     """Everything that can be checked before a render starts: manifest, voices, book, chapters."""
     from castline.manifest import load_project
-    from flows.audiobook import cast_voices
+    from flows.audiobook import cast_voices, render_warnings
     from tasks.ingest import read_source
     from tasks.script import select_chapters
 
@@ -80,8 +80,8 @@ def _preflight(manifest: Path, out: Optional[Path]):
     voices = cast_voices(project)
     book = read_source(project.source)
     chosen = select_chapters(book, project.manifest.chapters, project.manifest_path)
-    for warning in book.warnings:
-        console.print(f"[yellow]warning:[/] {project.source.name}: {warning}", highlight=False)
+    for warning in render_warnings(project, book, chosen, voices):
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     return project, voices, book, chosen
 
 

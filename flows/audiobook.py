@@ -21,6 +21,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from castline import progress
 from castline.cache import AudioStore
@@ -40,7 +41,7 @@ from tasks.synthesize import Take, is_retryable, plan_batches, plan_takes, synth
 from voices.engines import engine_class
 from voices.profile import VoiceProfile, find_profile
 
-__all__ = ["audiobook", "render_audiobook", "cast_voices"]
+__all__ = ["audiobook", "render_audiobook", "cast_voices", "render_warnings"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Script:
     utterances: list[Utterance]
     takes: list[Take]
     voices: dict[str, VoiceProfile]
+    warnings: list[str]
 
 
 def cast_voices(project: Project) -> dict[str, VoiceProfile]:
@@ -88,6 +90,19 @@ def cast_voices(project: Project) -> dict[str, VoiceProfile]:
     return cast
 
 
+def render_warnings(project: Project, book: Book, chapters: list[Chapter], cast: dict[str, VoiceProfile]) -> list[str]:
+    language = project.manifest.language.split("-")[0].split("_")[0].lower()
+    notes = [f"{project.source.name}: {w}" for w in book.warnings]
+    notes += [
+        f"voice {p.name!r} ({role}) speaks {p.language!r} but the book is in {project.manifest.language!r}"
+        for role, p in cast.items() if p.language.split("-")[0].lower() != language
+    ]
+    empty = [c.title for c in chapters if not c.paragraphs]
+    if empty and not project.manifest.chapters.speak_titles:
+        notes.append(f"{len(empty)} chapters have no text and are left out: {', '.join(map(repr, empty[:5]))}")
+    return notes
+
+
 def _write_script(project: Project) -> Script:
     m = project.manifest
     cast = cast_voices(project)
@@ -101,7 +116,7 @@ def _write_script(project: Project) -> Script:
     )
     voices = {p.name: p for p in cast.values()}
     takes = plan_takes(utterances, voices, language=m.language, seed=m.engine.seed)
-    return Script(book, chapters, utterances, takes, voices)
+    return Script(book, chapters, utterances, takes, voices, warnings=render_warnings(project, book, chapters, cast))
 
 
 def _synthesize(project: Project, script: Script, store: AudioStore) -> int:
@@ -202,7 +217,7 @@ def render_audiobook(project: Project, cache_dir: Path | None = None) -> RenderR
             files=[_file_report(name, encoded, measured[name]) for name, encoded in files],
             utterances=len(script.utterances), unique_takes=len({t.key for t in script.takes}), cache_hits=hits,
             synthesized=synthesized, synthesis_s=synthesis_s, wall_s=time.monotonic() - started,
-            warnings=list(script.book.warnings),
+            warnings=script.warnings,
         )
         staging.path("report.json").write_text(to_json(report), encoding="utf-8")
         staging.path("report.md").write_text(to_markdown(report), encoding="utf-8")
@@ -220,7 +235,7 @@ def _file_report(name: str, encoded: bool, s: LoudnessStats) -> FileReport:
     return FileReport(name, s.duration_s, s.rms_db, s.peak_db, s.noise_floor_db, s.integrated_lufs, ok, encoded)
 
 
-@flow(name="audiobook", flow_run_name="audiobook: {manifest}")
+@flow(name="audiobook", flow_run_name="audiobook: {manifest}", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def audiobook(manifest: str, output_dir: str | None = None, cache_dir: str | None = None) -> dict[str, Any]:
     """Render the audiobook that ``manifest`` describes; returns the report as a dict."""
     project = load_project(Path(manifest), output_dir)

@@ -14,7 +14,7 @@ from typing import Sequence
 from castline.errors import ManifestError
 from castline.manifest import ChapterSelection, Pauses
 from castline.model import Book, Chapter, Utterance, utterance_id
-from castline.text import normalize_title, script_paragraph
+from castline.text import normalize_title, script_paragraph, split_long
 
 __all__ = ["select_chapters", "write_script", "NARRATOR"]
 
@@ -70,7 +70,8 @@ def write_script(
     for chapter in chapters:
         lines: list[tuple[str, float]] = []
         if speak_titles and (title := normalize_title(chapter.title, language).strip()):
-            lines.append((title, pauses.title))
+            pieces = split_long(title, max_chars, language)
+            lines += [(p, pauses.sentence) for p in pieces[:-1]] + [(pieces[-1], pauses.title)]
         for paragraph in chapter.paragraphs:
             sentences = script_paragraph(paragraph, language, max_chars)
             lines += [(s, pauses.sentence) for s in sentences[:-1]]
