@@ -1,0 +1,49 @@
+"""A GPT-SoVITS voice reads an audiobook like any other voice (tiny random models: noise, not speech)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from castline.ffmpeg import probe
+from epub_fixtures import write_epub
+from sovits_fixtures import build_sovits_assets, reference_clip
+
+CHAPTERS = [("First", ["A short line."]), ("Second", ["Another short line.", "And one more."])]
+
+
+def test_audiobook_read_by_a_cloned_voice(tmp_path: Path, prefect_harness) -> None:
+    from flows.audiobook import audiobook
+
+    assets = build_sovits_assets(tmp_path / "models", "v2", with_bert=False)
+    clip = reference_clip(tmp_path / "voices" / "ref.wav", duration_s=4.0)
+    profile = {
+        "name": "clone", "engine": "gpt-sovits", "language": "en",
+        "reference": {"audio": "ref.wav", "text": assets.reference_text, "language": "en"},
+        "params": {"gpt": os.path.relpath(assets.s1_ckpt, clip.parent), "sovits": os.path.relpath(assets.s2_pth, clip.parent),
+                   "hubert": os.path.relpath(assets.hubert_dir, clip.parent), "device": "cpu"},
+    }
+    (tmp_path / "voices" / "clone.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+    write_epub(tmp_path / "book.epub", CHAPTERS)
+    manifest = tmp_path / "book.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "kind": "audiobook", "title": "Cloned", "author": "A", "language": "en", "source": "book.epub",
+        "voices": {"narrator": "clone"}, "output": {"dir": "out", "formats": ["m4b", "mp3"]},
+    }), encoding="utf-8")
+
+    first = audiobook(str(manifest))
+    out = tmp_path / "out"
+    info = probe(out / "Cloned.m4b")
+    assert [c["tags"]["title"] for c in info["chapters"]] == ["First", "Second"]
+    table = pd.read_parquet(out / "utterances.parquet")
+    assert table["voice"].eq("clone").all() and table["duration"].gt(0).all()
+    assert first["synthesized"] == len(table)
+    again = audiobook(str(manifest))
+    assert again["synthesized"] == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert len(report["files"]) == 3
