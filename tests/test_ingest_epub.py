@@ -437,7 +437,7 @@ def test_truncated_random_and_non_epub_archives(tmp_path: Path) -> None:
     noise.write_bytes(os.urandom(50_000))
     assert error_of(noise) == "not an EPUB: not a ZIP archive"
     odt = write_zip(tmp_path / "doc.epub", {"content.xml": "<x/>"}, mimetype=False)
-    assert error_of(odt) == f"not an EPUB: no META-INF/container.xml"
+    assert error_of(odt) == "not an EPUB: no META-INF/container.xml"
 
 
 @pytest.mark.parametrize(

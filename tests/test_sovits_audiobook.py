@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 
 from castline.ffmpeg import probe

@@ -23,13 +23,27 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar, Sequence, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ValidationError
 
+from castline.errors import VoiceError
 from voices.profile import VoiceProfile
 
-__all__ = ["Engine", "SynthesisRequest"]
+__all__ = ["Engine", "SynthesisRequest", "engine_params"]
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def engine_params(voice: VoiceProfile, schema: type[P]) -> P:
+    """``voice.params`` checked against an engine's schema; errors name the profile file and key."""
+    try:
+        return schema.model_validate(dict(voice.params))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(["params", *(str(p) for p in err["loc"])])
+        raise VoiceError(voice.path or voice.name, f"{key}: {err['msg']}") from None
 
 
 @dataclass(frozen=True)

@@ -45,11 +45,11 @@ from math import gcd
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from castline.digest import digest, file_sha256
 from castline.errors import EngineError, VoiceError
-from voices.engines.base import Engine, SynthesisRequest
+from voices.engines.base import Engine, SynthesisRequest, engine_params
 from voices.profile import VoiceProfile
 
 __all__ = ["GPTSoVITSAPIEngine", "APIParams", "API_LANGUAGES"]
@@ -111,12 +111,7 @@ class APIParams(BaseModel):
 
 
 def _params(voice: VoiceProfile) -> APIParams:
-    try:
-        params = APIParams.model_validate(dict(voice.params))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(["params", *(str(p) for p in err["loc"])])
-        raise VoiceError(voice.path or voice.name, f"{key}: {err['msg']}") from None
+    params = engine_params(voice, APIParams)
     for key in ("prompt_lang", "text_lang"):
         value = getattr(params, key)
         if value is not None and value.lower() not in API_LANGUAGES:

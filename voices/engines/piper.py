@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from castline.digest import digest, file_sha256
 from castline.errors import EngineError, VoiceError
-from voices.engines.base import Engine, SynthesisRequest
+from voices.engines.base import Engine, SynthesisRequest, engine_params
 from voices.profile import VoiceProfile
 
 __all__ = ["PiperEngine", "PiperParams"]
@@ -62,12 +62,7 @@ class _VoiceFiles:
 
 
 def _params(voice: VoiceProfile) -> PiperParams:
-    try:
-        return PiperParams.model_validate(dict(voice.params))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(["params", *(str(p) for p in err["loc"])])
-        raise VoiceError(voice.path or voice.name, f"{key}: {err['msg']}") from None
+    return engine_params(voice, PiperParams)
 
 
 def _files(voice: VoiceProfile, params: PiperParams) -> _VoiceFiles:

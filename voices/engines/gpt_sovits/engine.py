@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Sequence, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from castline.digest import digest, file_sha256
 from castline.errors import CheckpointError, EngineError, VoiceError
-from voices.engines.base import Engine, SynthesisRequest
+from voices.engines.base import Engine, SynthesisRequest, engine_params
 from voices.profile import VoiceProfile
 
 if TYPE_CHECKING:
@@ -132,12 +132,7 @@ def _where(voice: VoiceProfile) -> str | Path:
 
 def voice_params(voice: VoiceProfile) -> GPTSoVITSParams:
     """The profile's params, checked; errors name the profile file and the key."""
-    try:
-        return GPTSoVITSParams.model_validate(dict(voice.params))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(["params", *(str(p) for p in err["loc"])])
-        raise VoiceError(_where(voice), f"{key}: {err['msg']}") from None
+    return engine_params(voice, GPTSoVITSParams)
 
 
 def _model_files(voice: VoiceProfile, params: GPTSoVITSParams) -> ModelFiles:
