@@ -4,18 +4,16 @@
 
 Each stage is a plain function in ``tasks/``; this module runs them as Prefect tasks:
 synthesis one task per batch (retried with backoff when the engine fails), mastering one
-task per chapter, delivery one task per file.
+task per chapter, delivery one task that encodes the changed files in parallel.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
@@ -25,17 +23,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from castline import progress
 from castline.cache import AudioStore
-from castline.digest import digest
 from castline.errors import ManifestError
-from castline.ffmpeg import LoudnessStats, measure_loudness
 from castline.manifest import Project, load_project
 from castline.model import Book, Chapter, Utterance, to_table
 from tasks.chapters import MasteredChapter, group_takes, render_chapter
-from tasks.deliver import BookTags, ChapterAudio, encode_m4b, encode_mp3
+from tasks.deliver import BookTags
+from tasks.deliverables import audiobook_deliverables, produce
 from tasks.ingest import read_source
 from tasks.master import MasteringSpec
-from tasks.publish import Staging, safe_filename
-from tasks.report import ChapterReport, FileReport, RenderReport, to_json, to_markdown
+from tasks.publish import Staging
+from tasks.report import ChapterReport, RenderReport, to_json, to_markdown
 from tasks.script import NARRATOR, select_chapters, write_script
 from tasks.synthesize import Take, is_retryable, plan_batches, plan_takes, synthesize_batch, with_durations
 from voices.engines import engine_class
@@ -61,6 +58,7 @@ synthesize_batch_task = task(
 )
 read_book_task = task(read_source, name="read-book", cache_policy=NONE)
 render_chapter_task = task(render_chapter, name="master-chapter", cache_policy=NONE)
+produce_task = task(produce, name="deliver", cache_policy=NONE)
 
 
 @dataclass(frozen=True)
@@ -164,38 +162,8 @@ def _tags(project: Project, script: Script) -> BookTags:
     )
 
 
-def _deliver(project: Project, script: Script, mastered: list[MasteredChapter], staging: Staging) -> list[tuple[str, bool]]:
-    """Encode into ``staging`` what changed; returns (relative path, encoded now) per deliverable."""
-    m = project.manifest
-    tags = _tags(project, script)
-    chapters = [ChapterAudio(c.title, c.path) for c in mastered]
-    tag_key = digest({**asdict(tags), "cover": digest(tags.cover.hex()) if tags.cover else None})
-    wanted: list[tuple[str, str, Callable[[Path], object]]] = []  # (name, content digest, encoder)
-    if "m4b" in m.output.formats:
-        content = digest([[c.key for c in mastered], tag_key, m.output.m4b_bitrate])
-        name = f"{safe_filename(m.output.name or m.title)}.m4b"
-        wanted.append((name, content, lambda p: encode_m4b(chapters, tags, p, bitrate=m.output.m4b_bitrate)))
-    if "mp3" in m.output.formats:
-        width = max(2, len(str(len(chapters))))
-        for n, (chapter, master) in enumerate(zip(chapters, mastered), 1):
-            name = f"mp3/{n:0{width}d} - {safe_filename(chapter.title, 80)}.mp3"
-            content = digest([master.key, n, len(chapters), tag_key, m.output.mp3_bitrate])
-            wanted.append((name, content, lambda p, c=chapter, n=n: encode_mp3(c, tags, n, len(chapters), p, bitrate=m.output.mp3_bitrate)))
-    jobs = []
-    for name, content, encode in wanted:
-        if staging.published_digest(name) == content:
-            staging.keep(name, content)
-        else:
-            jobs.append((encode, staging.path(name, content)))
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        for future in [pool.submit(encode, path) for encode, path in jobs]:
-            future.result()
-    encoded = {path.relative_to(staging.dir).as_posix() for _, path in jobs}
-    return [(name, name in encoded) for name, _, _ in wanted]
-
-
 def render_audiobook(project: Project, cache_dir: Path | None = None) -> RenderReport:
-    """Render ``project``: the body of the flow, callable without Prefect for tests."""
+    """Render ``project``: the body of the :func:`audiobook` flow."""
     started = time.monotonic()
     takes = AudioStore((cache_dir or project.work_dir / "cache") / "utterances")
     chapters_store = AudioStore(project.work_dir / "chapters")
@@ -206,15 +174,14 @@ def render_audiobook(project: Project, cache_dir: Path | None = None) -> RenderR
     synthesis_s = time.monotonic() - t0
     mastered = _master(project, script, takes, chapters_store)
     with Staging(project.output_dir) as staging:
-        files = _deliver(project, script, mastered, staging)
+        deliverables = audiobook_deliverables(project.manifest.output, project.manifest.title, mastered, _tags(project, script))
+        files = produce_task(deliverables, staging)
         table = to_table(with_durations(script.utterances, script.takes, takes))
         table.to_parquet(staging.path("utterances.parquet"), index=False)
         table.to_csv(staging.path("utterances.csv"), index=False)
-        measured = {name: measure_loudness((staging.dir if encoded else project.output_dir) / name) for name, encoded in files}
         report = RenderReport(
             title=project.manifest.title, author=project.manifest.author, source=project.source.name,
-            manifest=project.manifest_path.name, chapters=[_chapter_report(c) for c in mastered],
-            files=[_file_report(name, encoded, measured[name]) for name, encoded in files],
+            manifest=project.manifest_path.name, chapters=[_chapter_report(c) for c in mastered], files=files,
             utterances=len(script.utterances), unique_takes=len({t.key for t in script.takes}), cache_hits=hits,
             synthesized=synthesized, synthesis_s=synthesis_s, wall_s=time.monotonic() - started,
             warnings=script.warnings,
@@ -228,11 +195,6 @@ def render_audiobook(project: Project, cache_dir: Path | None = None) -> RenderR
 def _chapter_report(c: MasteredChapter) -> ChapterReport:
     return ChapterReport(c.chapter_id, c.title, c.duration, c.utterances, c.levels.rms_db, c.levels.peak_db,
                          c.levels.noise_floor_db, c.remastered)
-
-
-def _file_report(name: str, encoded: bool, s: LoudnessStats) -> FileReport:
-    ok = -23.0 <= s.rms_db <= -18.0 and s.peak_db <= -3.0 and s.noise_floor_db <= -60.0
-    return FileReport(name, s.duration_s, s.rms_db, s.peak_db, s.noise_floor_db, s.integrated_lufs, ok, encoded)
 
 
 @flow(name="audiobook", flow_run_name="audiobook: {manifest}", task_runner=ThreadPoolTaskRunner(max_workers=2))

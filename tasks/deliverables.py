@@ -1,0 +1,100 @@
+"""Which files a render delivers, and producing only those whose content changed.
+
+Each deliverable carries a digest of what it is made from (the mastered chapters' keys, the
+tags, the bit rate). A deliverable published earlier with the same digest is kept as it is;
+the others are encoded in parallel into the staging directory and measured by ffmpeg.
+Measurements are remembered by digest, so a kept file is not decoded again for the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from castline.digest import digest
+from castline.ffmpeg import LoudnessStats, measure_loudness
+from castline.manifest import Output
+from tasks.chapters import MasteredChapter
+from tasks.deliver import BookTags, ChapterAudio, encode_m4b, encode_mp3
+from tasks.publish import Staging, safe_filename
+from tasks.report import FileReport
+
+__all__ = ["Deliverable", "audiobook_deliverables", "produce", "acx_ok"]
+
+
+@dataclass(frozen=True)
+class Deliverable:
+    """A file to deliver: where it goes, what it is made from, and how to make it."""
+
+    name: str
+    """Path relative to the output directory."""
+    content: str
+    """Digest of everything the file is made from."""
+    encode: Callable[[Path], object]
+    """Writes the file to the given path."""
+
+
+def audiobook_deliverables(output: Output, title: str, mastered: Sequence[MasteredChapter], tags: BookTags) -> list[Deliverable]:
+    """The M4B and the per-chapter MP3s that ``output.formats`` asks for."""
+    chapters = [ChapterAudio(c.title, c.path) for c in mastered]
+    tag_key = digest({**asdict(tags), "cover": digest(tags.cover.hex()) if tags.cover else None})
+    out: list[Deliverable] = []
+    if "m4b" in output.formats:
+        out.append(Deliverable(
+            f"{safe_filename(output.name or title)}.m4b",
+            digest([[c.key for c in mastered], tag_key, output.m4b_bitrate]),
+            lambda p: encode_m4b(chapters, tags, p, bitrate=output.m4b_bitrate),
+        ))
+    if "mp3" in output.formats:
+        width = max(2, len(str(len(chapters))))
+        for n, (chapter, master) in enumerate(zip(chapters, mastered), 1):
+            out.append(Deliverable(
+                f"mp3/{n:0{width}d} - {safe_filename(chapter.title, 80)}.mp3",
+                digest([master.key, n, len(chapters), tag_key, output.mp3_bitrate]),
+                lambda p, c=chapter, n=n: encode_mp3(c, tags, n, len(chapters), p, bitrate=output.mp3_bitrate),
+            ))
+    return out
+
+
+def acx_ok(s: LoudnessStats) -> bool:
+    """Inside the ACX window: RMS -23..-18 dBFS, peak at most -3 dBFS, noise floor at most -60 dBFS."""
+    return -23.0 <= s.rms_db <= -18.0 and s.peak_db <= -3.0 and s.noise_floor_db <= -60.0
+
+
+def _levels_path(staging: Staging) -> Path:
+    return staging.output_dir / ".castline" / "levels.json"
+
+
+def produce(deliverables: Sequence[Deliverable], staging: Staging) -> list[FileReport]:
+    """Encode what changed into ``staging`` (in parallel), keep the rest; one report row each."""
+    try:
+        known = json.loads(_levels_path(staging).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        known = {}
+    todo = []
+    for d in deliverables:
+        if staging.published_digest(d.name) == d.content and d.content in known:
+            staging.keep(d.name, d.content)
+        else:
+            todo.append(d)
+
+    def make(d: Deliverable) -> LoudnessStats:
+        path = staging.path(d.name, d.content)
+        d.encode(path)
+        return measure_loudness(path)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        made = dict(zip((d.content for d in todo), pool.map(make, todo)))
+    levels = {d.content: made.get(d.content) or LoudnessStats(**known[d.content]) for d in deliverables}
+    tmp = _levels_path(staging).with_suffix(".tmp")
+    tmp.write_text(json.dumps({k: asdict(v) for k, v in levels.items()}), encoding="utf-8")
+    os.replace(tmp, _levels_path(staging))
+    return [
+        FileReport(d.name, s.duration_s, s.rms_db, s.peak_db, s.noise_floor_db, s.integrated_lufs, acx_ok(s), d.content in made)
+        for d in deliverables
+        for s in [levels[d.content]]
+    ]
