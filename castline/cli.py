@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -130,6 +131,29 @@ def chapters(
     _guarded(run)
 
 
+def _start_prefect_server() -> threading.Thread | None:
+    """Start Prefect's ephemeral API server in the background while the preflight runs.
+
+    Without ``PREFECT_API_URL`` the first flow call starts a local server in a subprocess and
+    waits for it (about 7 s here); starting it early overlaps that wait with reading the book.
+    The flow then finds the server running. Any failure is left for the flow to report.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return None
+
+    def start() -> None:
+        try:
+            from prefect.server.api.server import SubprocessASGIServer
+
+            SubprocessASGIServer().start()
+        except Exception as exc:  # the flow tries again and reports it properly
+            logging.getLogger(__name__).debug("early Prefect server start failed: %s", exc)
+
+    thread = threading.Thread(target=start, name="prefect-server", daemon=True)
+    thread.start()
+    return thread
+
+
 def _progress_bar() -> tuple[Progress, Callable[[str, int, int], None]]:
     bar = Progress(
         TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -160,9 +184,13 @@ def render(
 
     def run() -> None:
         from castline import progress
+
+        server = _start_prefect_server()
+        project = _preflight(manifest, out)[0]  # fail fast, before any flow runs
         from flows.audiobook import audiobook
 
-        project = _preflight(manifest, out)[0]  # fail fast, before Prefect starts
+        if server:
+            server.join()
 
         bar, listener = _progress_bar()
         remove = progress.listen(listener)

@@ -34,7 +34,6 @@ __all__ = [
     "probe",
     "audio_stream",
     "measure_loudness",
-    "measure_peak_db",
     "read_audio",
 ]
 
@@ -149,8 +148,8 @@ class LoudnessStats:
     0.05 s), in dBFS; ``-inf`` where a window is digital silence. ACX wants at most -60."""
     integrated_lufs: float
     """EBU R128 integrated loudness, in LUFS (``-inf`` for silence)."""
-    true_peak_dbtp: float
-    """EBU R128 true peak (4x oversampled), in dBTP."""
+    true_peak_dbtp: float | None
+    """EBU R128 true peak (4x oversampled), in dBTP; None when not measured."""
     duration_s: float
     """Decoded length in seconds (samples counted by astats over the sample rate)."""
 
@@ -171,10 +170,10 @@ def _to_float(text: str) -> float:
     return float(text)
 
 
-def measure_loudness(path: Path) -> LoudnessStats:
-    """Measure the first audio stream of ``path`` with ffmpeg's astats and ebur128 (true peak).
+def measure_loudness(path: Path, *, true_peak: bool = True) -> LoudnessStats:
+    """Measure the first audio stream of ``path`` with ffmpeg's astats and ebur128.
 
-    One decode pass; multichannel files are measured over all channels together (astats
+    One decode pass; ``true_peak=False`` skips the 4x oversampled true peak (the slow part); multichannel files are measured over all channels together (astats
     "Overall"). Raises :class:`FFmpegError` if ffmpeg fails and :class:`AudioError` if the file
     has no audio or ffmpeg's report cannot be read.
     """
@@ -186,7 +185,7 @@ def measure_loudness(path: Path) -> LoudnessStats:
     stderr = run_ffmpeg([
         "-loglevel", "info", "-i", str(path), "-map", "0:a:0",
         "-af", "astats=measure_perchannel=none:measure_overall="
-               "Peak_level+RMS_level+Noise_floor+Number_of_samples,ebur128=peak=true",
+               "Peak_level+RMS_level+Noise_floor+Number_of_samples,ebur128" + ("=peak=true" if true_peak else ""),
         "-f", "null", "-",
     ])
     found: dict[str, float] = {}
@@ -195,30 +194,18 @@ def measure_loudness(path: Path) -> LoudnessStats:
         if key is not None:
             found[key] = _to_float(value)
     integrated = _EBUR_INTEGRATED.findall(stderr)
-    true_peak = _EBUR_TRUE_PEAK.findall(stderr)
+    peaks = _EBUR_TRUE_PEAK.findall(stderr)
     missing = sorted(set(_ASTATS_KEYS.values()) - set(found))
-    if missing or not integrated or not true_peak:
+    if missing or not integrated or (true_peak and not peaks):
         raise AudioError(path, f"could not read ffmpeg's level report (missing {missing or 'ebur128'})")
     return LoudnessStats(
         rms_db=found["rms_db"],
         peak_db=found["peak_db"],
         noise_floor_db=found["noise_floor_db"],
         integrated_lufs=_to_float(integrated[-1]),
-        true_peak_dbtp=_to_float(true_peak[-1]),
+        true_peak_dbtp=_to_float(peaks[-1]) if true_peak else None,
         duration_s=found["samples"] / sample_rate,
     )
-
-
-def measure_peak_db(path: Path) -> float:
-    """Sample peak of the first audio stream of ``path`` in dBFS (astats; a quick decode pass)."""
-    stderr = run_ffmpeg([
-        "-loglevel", "info", "-i", str(path), "-map", "0:a:0",
-        "-af", "astats=measure_perchannel=none:measure_overall=Peak_level", "-f", "null", "-",
-    ])
-    found = [value for name, value in _ASTATS_LINE.findall(stderr) if name.strip() == "Peak level dB"]
-    if not found:
-        raise AudioError(Path(path), "could not read ffmpeg's peak level")
-    return _to_float(found[-1])
 
 
 def read_audio(path: Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:

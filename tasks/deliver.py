@@ -38,9 +38,11 @@ from typing import Callable, Iterator, Sequence
 import soundfile
 
 from castline.errors import AudioError
-from castline.ffmpeg import audio_stream, measure_peak_db, probe, run_ffmpeg
+from castline.ffmpeg import LoudnessStats, audio_stream, measure_loudness, probe, run_ffmpeg
 
 __all__ = [
+    "AAC_HEADROOM_DB",
+    "Encoded",
     "ChapterAudio",
     "BookTags",
     "encode_m4b",
@@ -244,36 +246,50 @@ _GUARD_ATTEMPTS = 3
 """Encodes tried before a file whose decoded peak is still over the limit is kept anyway."""
 _GUARD_MARGIN_DB = 0.25
 """Extra attenuation, beyond the measured excess, when an encode is tried again."""
+AAC_HEADROOM_DB = 0.5
+"""The M4B's first encode is this much quieter than the master: 64 kb/s AAC overshot a
+-3.5 dBFS master by about 0.7 dB on a demo chapter, so without it most books were encoded twice."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A delivered file and its levels as ffmpeg measured them on the file itself."""
+
+    path: Path
+    levels: LoudnessStats
+    chapters: tuple[tuple[float, float], ...] = ()
+    """(start_s, end_s) of each chapter mark (M4B only)."""
 
 
 def _encode_guarded(
-    build: Callable[[float], list[str]], out_path: Path, muxer: str, peak_limit_db: float | None
-) -> None:
-    """Run ffmpeg with ``build(attenuation_db)`` into a temporary file, check the decoded peak
-    and encode again, a little quieter, while it is over ``peak_limit_db``; then publish.
+    build: Callable[[float], list[str]], out_path: Path, muxer: str, peak_limit_db: float | None,
+    first_attenuation_db: float = 0.0,
+) -> LoudnessStats:
+    """Run ffmpeg with ``build(attenuation_db)`` into a temporary file, measure the decoded
+    file and encode again, a little quieter, while its peak is over ``peak_limit_db``; then
+    publish. Returns the levels of the published file (one decode pass per encode).
 
     Lossy encoders overshoot the master's peaks now and then: at 64 kb/s AAC, one frame in
     tens of thousands came out 1 dB over its source. The retry lowers the whole file by the
     excess plus a margin; the RMS moves by as much (a few tenths of a dB for a chapter
     mastered to a -3.5 dBFS ceiling).
     """
-    attenuation_db = 0.0
+    attenuation_db = first_attenuation_db
     with _atomic_output(out_path) as temporary:
         for _attempt in range(_GUARD_ATTEMPTS):
             run_ffmpeg([*build(attenuation_db), "-f", muxer, str(temporary)])
-            if peak_limit_db is None:
-                return
-            peak_db = measure_peak_db(temporary)
-            if peak_db <= peak_limit_db:
+            levels = measure_loudness(temporary, true_peak=False)
+            if peak_limit_db is None or levels.peak_db <= peak_limit_db:
                 if attenuation_db:
                     log.info("%s: encoded %.2f dB lower to keep the decoded peak at %.2f dBFS",
-                             out_path, attenuation_db, peak_db)
-                return
-            attenuation_db += peak_db - peak_limit_db + _GUARD_MARGIN_DB
+                             out_path, attenuation_db, levels.peak_db)
+                return levels
+            attenuation_db += levels.peak_db - peak_limit_db + _GUARD_MARGIN_DB
             log.info("%s: decoded peak %.2f dBFS is over %.2f; encoding again %.2f dB lower",
-                     out_path, peak_db, peak_limit_db, attenuation_db)
+                     out_path, levels.peak_db, peak_limit_db, attenuation_db)
         log.warning("%s: decoded peak still %.2f dBFS (limit %.2f) after %d encodes; keeping it",
-                    out_path, peak_db, peak_limit_db, _GUARD_ATTEMPTS)
+                    out_path, levels.peak_db, peak_limit_db, _GUARD_ATTEMPTS)
+        return levels
 
 
 def _volume(attenuation_db: float) -> str:
@@ -301,13 +317,13 @@ def _chapter_marks(
 def encode_m4b(
     chapters: Sequence[ChapterAudio], tags: BookTags, out_path: Path, *, bitrate: str = "64k",
     aac_coder: str = "fast", peak_limit_db: float | None = -3.0,
-) -> list[tuple[float, float]]:
+) -> Encoded:
     """Encode ``chapters`` into one AAC audiobook at ``out_path`` with a mark per chapter.
 
     Chapter marks carry the titles exactly as given, in order; their bounds come from each
     file's exact sample count. The decoded peak is kept at or below ``peak_limit_db`` (see
-    :func:`_encode_guarded`; None skips the check). Returns the chapter ``(start_s, end_s)``
-    list. Raises :class:`~castline.errors.FFmpegError` when ffmpeg fails (nothing is left at
+    :func:`_encode_guarded`; None skips the check). Returns the file's measured levels and the
+    chapter ``(start_s, end_s)`` bounds. Raises :class:`~castline.errors.FFmpegError` when ffmpeg fails (nothing is left at
     ``out_path``) and :class:`~castline.errors.AudioError` for a missing or empty chapter file.
     """
     if not chapters:
@@ -335,15 +351,15 @@ def encode_m4b(
             chain = f"{pads}concat=n={n}:v=0:a=1" + (f",{_volume(attenuation_db)}" if attenuation_db else "")
             return ["-y", *inputs, *cover_in, "-filter_complex", f"{chain}[book]", "-map", "[book]", *rest]
 
-        _encode_guarded(build, out_path, "ipod", peak_limit_db)
+        levels = _encode_guarded(build, out_path, "ipod", peak_limit_db, AAC_HEADROOM_DB)
     log.info("wrote %s: %d chapters, %.1f s", out_path, n, bounds[-1][1])
-    return bounds
+    return Encoded(out_path, levels, tuple(bounds))
 
 
 def encode_mp3(
     chapter: ChapterAudio, tags: BookTags, track: int, total: int, out_path: Path, *, bitrate: str = "192k",
     peak_limit_db: float | None = -3.0,
-) -> None:
+) -> Encoded:
     """Encode one chapter as an ACX MP3: 44.1 kHz, CBR at ``bitrate``, ID3v2.3 tags.
 
     Tags: title = chapter title, album = book title, artist/album artist = author, composer =
@@ -367,5 +383,6 @@ def encode_mp3(
             volume = ["-af", _volume(attenuation_db)] if attenuation_db else []
             return ["-y", "-i", str(path), *cover_in, *rest, *volume]
 
-        _encode_guarded(build, out_path, "mp3", peak_limit_db)
+        levels = _encode_guarded(build, out_path, "mp3", peak_limit_db)
     log.info("wrote %s (track %d/%d)", out_path, track, total)
+    return Encoded(out_path, levels)

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from castline.digest import digest
-from castline.ffmpeg import LoudnessStats, measure_loudness
+from castline.ffmpeg import LoudnessStats
 from castline.manifest import Output
 from tasks.chapters import MasteredChapter
-from tasks.deliver import BookTags, ChapterAudio, encode_m4b, encode_mp3
+from tasks.deliver import BookTags, ChapterAudio, Encoded, encode_m4b, encode_mp3
 from tasks.publish import Staging, safe_filename
 from tasks.report import FileReport
 
@@ -34,8 +34,8 @@ class Deliverable:
     """Path relative to the output directory."""
     content: str
     """Digest of everything the file is made from."""
-    encode: Callable[[Path], object]
-    """Writes the file to the given path."""
+    encode: Callable[[Path], Encoded]
+    """Writes the file to the given path and measures it."""
 
 
 def audiobook_deliverables(output: Output, title: str, mastered: Sequence[MasteredChapter], tags: BookTags) -> list[Deliverable]:
@@ -83,9 +83,7 @@ def produce(deliverables: Sequence[Deliverable], staging: Staging) -> list[FileR
             todo.append(d)
 
     def make(d: Deliverable) -> LoudnessStats:
-        path = staging.path(d.name, d.content)
-        d.encode(path)
-        return measure_loudness(path)
+        return d.encode(staging.path(d.name, d.content)).levels
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         made = dict(zip((d.content for d in todo), pool.map(make, todo)))

@@ -65,7 +65,7 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> dict:
                     year="2026", publisher="Castline Press", description="A book; made in a test.",
                     cover=_image(folder, "cover.jpg"), cover_media_type="image/jpeg")
     out = folder / "book.m4b"
-    bounds = encode_m4b(chapters, tags, out)
+    bounds = list(encode_m4b(chapters, tags, out).chapters)
     return {"folder": folder, "chapters": chapters, "tags": tags, "m4b": out, "bounds": bounds}
 
 
