@@ -20,6 +20,7 @@ from typing import Callable, Optional
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -52,7 +53,7 @@ def _setup(verbose: bool) -> None:
 
 
 def _fail(exc: BaseException | str) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -82,7 +83,7 @@ def _preflight(manifest: Path, out: Optional[Path]):
     book = read_source(project.source)
     chosen = select_chapters(book, project.manifest.chapters, project.manifest_path)
     for warning in render_warnings(project, book, chosen, voices):
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     return project, voices, book, chosen
 
 
@@ -119,14 +120,14 @@ def chapters(
 
             book_path = load_project(source).source
         book = read_source(book_path)
-        table = Table(title=f"{book.title} ({book_path.name})")
+        table = Table(title=escape(f"{book.title} ({book_path.name})"))
         for column in ("#", "matter", "depth", "words", "title"):
             table.add_column(column, justify="right" if column in ("#", "words", "depth") else "left")
         for n, c in enumerate(book.chapters, 1):
-            table.add_row(str(n), c.matter, str(c.depth), str(c.word_count), c.title)
+            table.add_row(str(n), c.matter, str(c.depth), str(c.word_count), escape(c.title))
         Console().print(table)
         for warning in book.warnings:
-            console.print(f"[yellow]warning:[/] {book_path.name}: {warning}", highlight=False)
+            console.print(f"[yellow]warning:[/] {escape(f'{book_path.name}: {warning}')}", highlight=False)
 
     _guarded(run)
 
@@ -224,9 +225,9 @@ def voices(
             try:
                 p = load_profile(path)
             except CastlineError as exc:
-                console.print(f"[yellow]warning:[/] {exc}", highlight=False)
+                console.print(f"[yellow]warning:[/] {escape(str(exc))}", highlight=False)
                 continue
-            table.add_row(p.name, p.engine, p.language, str(p.version), str(path))
+            table.add_row(p.name, p.engine, p.language, str(p.version), escape(str(path)))
     Console().print(table)
 
 

@@ -114,3 +114,12 @@ def test_every_command_has_help(tmp_path: Path) -> None:
     render_help = castline("render", "--help", cwd=tmp_path).stdout
     for option in ("--out", "--cache-dir", "--verbose"):
         assert option in render_help
+
+
+def test_error_text_is_printed_as_is(tmp_path: Path) -> None:
+    folder = tmp_path / "proj [draft]"
+    folder.mkdir()
+    path = project(folder, source="[bold]book.epub")
+    result = castline("validate", str(path), cwd=folder)
+    assert result.returncode == 1
+    assert f"error: {path}: source: file not found: {folder / '[bold]book.epub'}" in result.stderr.replace("\n", "")
