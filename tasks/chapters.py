@@ -52,19 +52,17 @@ def chapter_key(chapter: ChapterTakes, pauses: Pauses, spec: MasteringSpec) -> s
     return digest({"takes": chapter.takes, "head": pauses.head, "tail": pauses.tail, "spec": asdict(spec)})
 
 
-def _clips(chapter: ChapterTakes, takes: AudioStore, rate: int) -> list[tuple[np.ndarray, Seconds]]:
-    clips = []
+def _clips(chapter: ChapterTakes, takes: AudioStore, spec: MasteringSpec) -> tuple[list[tuple[np.ndarray, Seconds]], int]:
+    """The chapter's takes as (audio, pause) at one rate: theirs if they agree, else the master rate."""
+    stored = []
     for key, pause in chapter.takes:
-        stored = takes.get(key)
-        if stored is None:
+        entry = takes.get(key)
+        if entry is None:
             raise FileNotFoundError(f"take {key} of chapter {chapter.chapter_id} is not in the cache {takes.root}")
-        clips.append((resample(stored.load(), stored.sample_rate, rate), pause))
-    return clips
-
-
-def _common_rate(chapter: ChapterTakes, takes: AudioStore, spec: MasteringSpec) -> int:
-    rates = {s.sample_rate for key, _ in chapter.takes if (s := takes.get(key)) is not None}
-    return rates.pop() if len(rates) == 1 else spec.sample_rate
+        stored.append((entry, pause))
+    rates = {entry.sample_rate for entry, _ in stored}
+    rate = rates.pop() if len(rates) == 1 else spec.sample_rate
+    return [(resample(entry.load(), entry.sample_rate, rate), pause) for entry, pause in stored], rate
 
 
 def render_chapter(
@@ -75,8 +73,8 @@ def render_chapter(
     stored = chapters.get(key)
     remastered = stored is None
     if stored is None:
-        rate = _common_rate(chapter, takes, spec)
-        audio = assemble_chapter(_clips(chapter, takes, rate), rate, head_s=pauses.head, tail_s=pauses.tail)
+        clips, rate = _clips(chapter, takes, spec)
+        audio = assemble_chapter(clips, rate, head_s=pauses.head, tail_s=pauses.tail)
         mastered = master_chapter(audio, rate, spec, seed=int(key[:8], 16))
         levels = measure_levels(mastered, spec.sample_rate)
         stored = chapters.put(key, mastered, spec.sample_rate, {"title": chapter.title, "levels": asdict(levels)})

@@ -31,13 +31,7 @@ from voices.engines.gpt_sovits.t2s import (  # noqa: E402
 EOS = 1024
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():  # type: ignore[no-untyped-def]
-    """Tiny models run fastest on one thread (and a busy 2-core machine is not slowed further)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")
