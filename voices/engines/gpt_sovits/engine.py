@@ -30,18 +30,17 @@ budget, or far too short) is retaken with a seed derived from it, so renders sta
 from __future__ import annotations
 
 import logging
-import pickle
 import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from castline.digest import digest, file_sha256
-from castline.errors import CheckpointError, EngineError, VoiceError
+from castline.errors import EngineError, VoiceError
 from voices.engines.base import Engine, SynthesisRequest, engine_params
 from voices.profile import VoiceProfile
 
@@ -62,7 +61,6 @@ TEXT_LANGUAGES = ("en", "zh", "ja", "auto")
 """Primary language tags the text frontends take (others are refused)."""
 REFERENCE_RANGE_S = (3.0, 10.0)
 """Upstream's bounds on the reference clip length (enforced again when the clip is encoded)."""
-_Checkpoint = TypeVar("_Checkpoint")
 _SPLITS = "，。？！,.?!~:：—…"
 """Punctuation that ends a segment (upstream's list)."""
 
@@ -200,14 +198,6 @@ def _check_reference_length(voice: VoiceProfile, audio: Path) -> None:
                                         f"GPT-SoVITS needs a {low:g}-{high:g} s clip")
 
 
-def _read_checkpoint(loader: Callable[[Path], _Checkpoint], path: Path) -> _Checkpoint:
-    """``loader(path)``, with any unpickling failure it lets through reported as a CheckpointError."""
-    try:
-        return loader(path)
-    except (ValueError, KeyError, TypeError, IndexError, pickle.UnpicklingError) as exc:
-        raise CheckpointError(path, f"checkpoint is truncated or corrupt ({type(exc).__name__}: {exc})") from None
-
-
 def _model_key(files: ModelFiles) -> str:
     device, dtype = placement(files)
     return digest({"models": _model_digests(files), "device": device, "dtype": dtype})
@@ -277,8 +267,8 @@ class GPTSoVITSEngine(Engine):
         self.dtype: torch.dtype = getattr(torch, dtype)
         self.batch_size = files.batch_size or (32 if self.device.type == "cuda" else 8)
         self.length_policy = LengthPolicy()
-        self.t2s = Text2Semantic.from_checkpoint(_read_checkpoint(load_s1, files.gpt), self.device, self.dtype)
-        self.decoder = SoVITSDecoder.from_checkpoint(_read_checkpoint(load_s2, files.sovits), self.device, self.dtype)
+        self.t2s = Text2Semantic.from_checkpoint(load_s1(files.gpt), self.device, self.dtype)
+        self.decoder = SoVITSDecoder.from_checkpoint(load_s2(files.sovits), self.device, self.dtype)
         self.version: str = self.decoder.version
         self.sample_rate = self.decoder.sample_rate
         self.bert = self._load_bert(files)
