@@ -138,3 +138,23 @@ def test_corpus_epub_with_nested_toc(tmp_path: Path, data_dir: Path, prefect_har
     audiobook(str(path))
     info = probe(next((tmp_path / "out").glob("*.m4b")))
     assert [c["tags"]["title"] for c in info["chapters"]] == ["Something", "Something Nested", "Something Else Nested"]
+
+
+def test_render_project_dispatches_on_kind(rendered: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.render_project import render_project
+
+    calls = EngineCalls(monkeypatch)
+    result = render_project(str(rendered))
+    assert result["title"] == "A Small Book" and result["synthesized"] == 0 and calls.texts == []
+
+
+def test_report_and_progress_are_prefect_artifacts(rendered: Path) -> None:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts()
+    kinds = {(a.key, a.type) for a in artifacts}
+    assert ("render-report", "markdown") in kinds
+    assert any(a.type == "progress" and a.data == 100.0 for a in artifacts)
+    report = next(a for a in artifacts if a.key == "render-report")
+    assert "| 1 | Chapter One: The Bank |" in report.data
