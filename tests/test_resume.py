@@ -1,0 +1,43 @@
+"""A render killed mid-synthesis publishes nothing and loses nothing already synthesized."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from epub_fixtures import write_epub
+
+SENTENCES = [f"This is sentence number {n} of a chapter that takes a while to read." for n in range(1, 41)]
+
+
+def test_kill_mid_render_then_resume(tmp_path: Path) -> None:
+    write_epub(tmp_path / "book.epub", [("One", SENTENCES[:20]), ("Two", SENTENCES[20:])])
+    manifest = tmp_path / "book.yaml"
+    manifest.write_text(yaml.safe_dump({
+        "kind": "audiobook", "title": "Long", "author": "A", "language": "en", "source": "book.epub",
+        "voices": {"narrator": "joe"}, "engine": {"batch_size": 4}, "output": {"dir": "out", "formats": ["m4b"]},
+    }))
+    command = [sys.executable, "-m", "castline.cli", "render", str(manifest)]
+    takes = tmp_path / "out" / ".castline" / "cache" / "utterances"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while len(list(takes.glob("*/*.json"))) < 8 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    kept = len(list(takes.glob("*/*.json")))
+    assert 8 <= kept < 42, kept  # killed mid-synthesis (42 = 40 sentences + 2 titles)
+    assert not list((tmp_path / "out").glob("*.m4b")) and not (tmp_path / "out" / "report.json").exists()
+
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["cache_hits"] >= kept and report["synthesized"] == 42 - report["cache_hits"]
+    assert len(list((tmp_path / "out").glob("*.m4b"))) == 1
