@@ -150,15 +150,14 @@ def _master(project: Project, script: Script, takes: AudioStore, chapters: Audio
 
 def _tags(project: Project, script: Script) -> BookTags:
     m = project.manifest
-    cover = script.book.cover
-    cover_bytes, cover_type = (cover.data, cover.media_type) if cover else (None, None)
     if project.cover:
-        cover_bytes = project.cover.read_bytes()
-        cover_type = "image/png" if project.cover.suffix.lower() == ".png" else "image/jpeg"
+        cover = project.cover.read_bytes()
+    else:
+        cover = script.book.cover.data if script.book.cover else None
     return BookTags(
         title=m.title, author=m.author, narrator=m.narrator or script.voices[script.utterances[0].voice].name,
         language=m.language, year=str(m.year) if m.year else None, publisher=m.publisher,
-        description=m.description, genre=m.genre, cover=cover_bytes, cover_media_type=cover_type,
+        description=m.description, genre=m.genre, cover=cover,
     )
 
 

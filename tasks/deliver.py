@@ -80,9 +80,8 @@ class BookTags:
     description: str | None = None
     genre: str = "Audiobook"
     cover: bytes | None = None
-    """JPEG or PNG bytes are embedded as they are; other images ffmpeg reads become PNG."""
-    cover_media_type: str | None = None
-    """``image/jpeg``, ``image/png``...; informative only, the bytes are sniffed."""
+    """JPEG or PNG bytes are embedded as they are (the format is sniffed from the bytes);
+    other images ffmpeg reads become PNG."""
 
 
 # ISO 639-1 -> ISO 639-2/T for the languages our engines speak and their neighbours.

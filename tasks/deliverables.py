@@ -8,6 +8,7 @@ Measurements are remembered by digest, so a kept file is not decoded again for t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +42,7 @@ class Deliverable:
 def audiobook_deliverables(output: Output, title: str, mastered: Sequence[MasteredChapter], tags: BookTags) -> list[Deliverable]:
     """The M4B and the per-chapter MP3s that ``output.formats`` asks for."""
     chapters = [ChapterAudio(c.title, c.path) for c in mastered]
-    tag_key = digest({**asdict(tags), "cover": digest(tags.cover.hex()) if tags.cover else None})
+    tag_key = digest({**asdict(tags), "cover": hashlib.sha256(tags.cover).hexdigest() if tags.cover else None})
     out: list[Deliverable] = []
     if "m4b" in output.formats:
         out.append(Deliverable(
