@@ -9,7 +9,6 @@ task per chapter, delivery one task that encodes the changed files in parallel.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,6 @@ from voices.profile import VoiceProfile, find_profile
 
 __all__ = ["audiobook", "render_audiobook", "cast_voices", "render_warnings"]
 
-log = logging.getLogger(__name__)
 
 
 def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:

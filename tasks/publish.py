@@ -45,6 +45,10 @@ class Staging:
         self.dir = output_dir / ".castline" / "staging" / uuid.uuid4().hex[:12]
         self._staged: dict[str, str] = {}
         self._kept: dict[str, str] = {}
+        try:
+            self._published: dict[str, str] = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            self._published = {}
 
     def __enter__(self) -> "Staging":
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -62,11 +66,7 @@ class Staging:
 
     def published_digest(self, relative: str) -> str | None:
         """The content digest the last render published ``relative`` with, if it is still there."""
-        try:
-            state = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return None
-        return state.get(relative) if self._target(relative).is_file() else None
+        return self._published.get(relative) if self._target(relative).is_file() else None
 
     def path(self, relative: str, digest: str = "") -> Path:
         """Where to write the deliverable ``relative`` (a path inside the output directory)."""
@@ -86,10 +86,6 @@ class Staging:
         missing = [r for r in self._staged if not (self.dir / r).is_file()]
         if missing:
             raise FileNotFoundError(f"staged deliverables were not written: {missing}")
-        try:
-            old = json.loads(self.state_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            old = {}
         published = []
         for relative in self._staged:
             target = self._target(relative)
@@ -97,7 +93,7 @@ class Staging:
             os.replace(self.dir / relative, target)
             published.append(target)
         state = {**self._kept, **self._staged}
-        for relative in set(old) - set(state):
+        for relative in set(self._published) - set(state):
             self._target(relative).unlink(missing_ok=True)
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
