@@ -40,7 +40,6 @@ from voices.profile import VoiceProfile, find_profile
 __all__ = ["audiobook", "render_audiobook", "cast_voices", "render_warnings"]
 
 
-
 def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     return isinstance(state.data, BaseException) and is_retryable(state.data)
 
