@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hardware import describe  # noqa: E402
+from hardware import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 

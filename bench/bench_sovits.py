@@ -29,8 +29,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voices.engines.gpt_sovits.sovits import SoVITSDecoder, SoVITSDims  # noqa: E402
-from voices.engines.gpt_sovits.t2s import SEMANTIC_RATE_HZ, T2SConfig, T2SItem, Text2Semantic  # noqa: E402
+from voices.engines.gpt_sovits.sovits import SoVITSDecoder, SoVITSDims
+from voices.engines.gpt_sovits.t2s import SEMANTIC_RATE_HZ, T2SConfig, T2SItem, Text2Semantic
 
 V2_S2_MODEL = {
     "inter_channels": 192,

@@ -14,8 +14,8 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 import typer
 from rich.console import Console
@@ -64,14 +64,14 @@ def _guarded(run: Callable[[], None], verbose: bool = False) -> None:
         _fail(exc)
     except KeyboardInterrupt:
         console.print("interrupted: everything synthesized so far is cached; run again to resume")
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     except Exception as exc:  # the edge: anything unexpected still gets one line (and a traceback with -v)
         if verbose:
             console.print_exception()
         _fail(f"{type(exc).__name__}: {exc} (run with --verbose for the traceback)")
 
 
-def _preflight(manifest: Path, out: Optional[Path]):
+def _preflight(manifest: Path, out: Path | None):
     """Everything that can be checked before a render starts: manifest, voices, book, chapters."""
     from castline.manifest import load_project
     from flows.audiobook import cast_voices, render_warnings
@@ -173,8 +173,8 @@ def _progress_bar() -> tuple[Progress, Callable[[str, int, int], None]]:
 @app.command()
 def render(
     manifest: Path = ManifestArg,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (default: output.dir of the manifest)."),
-    cache_dir: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output directory (default: output.dir of the manifest)."),
+    cache_dir: Path | None = typer.Option(
         None, "--cache-dir", envvar="CASTLINE_CACHE_DIR",
         help="Utterance cache, shared between projects or workers (default: inside the output directory).",
     ),

@@ -7,8 +7,8 @@ they are found and reported once, at the edge (the CLI or the flow).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = [
     "CastlineError",

@@ -8,7 +8,7 @@ be quick.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["Listener", "listen", "report"]
 

@@ -7,9 +7,9 @@ so exactly one chapter key; every other chapter is found in the store and not ma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -30,10 +30,10 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import soundfile
 

@@ -50,7 +50,7 @@ class Staging:
         except (FileNotFoundError, ValueError):
             self._published = {}
 
-    def __enter__(self) -> "Staging":
+    def __enter__(self) -> Staging:
         self.dir.mkdir(parents=True, exist_ok=True)
         return self
 

@@ -8,8 +8,8 @@ cut to the engine's maximum length, with the pause that follows it.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from castline.errors import ManifestError
 from castline.manifest import ChapterSelection, Pauses

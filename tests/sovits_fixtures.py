@@ -31,9 +31,10 @@ import math
 import sys
 import types
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -232,7 +233,7 @@ def _attn_encoder(shapes: dict, name: str, hidden: int, filt: int, heads: int, l
 def _generator(shapes: dict, m: dict) -> None:
     uic, inter, gin = m["upsample_initial_channel"], m["inter_channels"], m["gin_channels"]
     _conv(shapes, "dec.conv_pre", uic, inter, 7)
-    for i, (u, k) in enumerate(zip(m["upsample_rates"], m["upsample_kernel_sizes"])):
+    for i, (_u, k) in enumerate(zip(m["upsample_rates"], m["upsample_kernel_sizes"])):
         _wn_conv(shapes, f"dec.ups.{i}", uic // 2 ** (i + 1), uic // 2**i, k, transpose=True)
     n = 0
     ch = uic
@@ -287,7 +288,7 @@ def s2_state_shapes(
     style_hidden: int = _TINY_STYLE_HIDDEN,
     n_symbols: int = N_PHONE_SYMBOLS_V2,
     n_codes: int = N_SEMANTIC_CODES,
-) -> "OrderedDict[str, tuple[int, ...]]":
+) -> OrderedDict[str, tuple[int, ...]]:
     """Upstream SynthesizerTrn's saved keys (no ``enc_q``) and shapes for ``config``.
 
     With upstream's sizes (``ssl_dim=768, sv_dim=20480, mrte_hidden=512, style_hidden=128``)
@@ -356,7 +357,7 @@ def _random_tensor(name: str, shape: tuple[int, ...], gen: torch.Generator) -> t
     return torch.randn(shape, generator=gen) / math.sqrt(max(fan_in, 1))
 
 
-def _random_state(shapes: "OrderedDict[str, tuple[int, ...]]", seed: int, half: bool) -> "OrderedDict[str, torch.Tensor]":
+def _random_state(shapes: OrderedDict[str, tuple[int, ...]], seed: int, half: bool) -> OrderedDict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     out: OrderedDict[str, torch.Tensor] = OrderedDict()
     for name, shape in shapes.items():
@@ -476,7 +477,7 @@ def sv_state_shapes(
     expansion: int = 4,
     feat_dim: int = 80,
     embedding_size: int = 192,
-) -> "OrderedDict[str, tuple[int, ...]]":
+) -> OrderedDict[str, tuple[int, ...]]:
     """ERes2NetV2's state-dict keys and shapes (upstream: m_channels 64, blocks 3,4,6,3)."""
     s: OrderedDict[str, tuple[int, ...]] = OrderedDict()
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from epub_fixtures import write_epub
 
 from castline.ffmpeg import measure_loudness, probe
-from epub_fixtures import write_epub
 from voices.engines.piper import PiperEngine
 
 CHAPTERS = [

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from epub_fixtures import write_epub
 
 BOOK = [("Chapter One", ["It was a dark night."]), ("Chapter Two", ["The sun rose."])]

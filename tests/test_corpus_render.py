@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from piper_fixtures import build_tiny_piper_voice
 
 from castline.ffmpeg import measure_loudness, probe
-from piper_fixtures import build_tiny_piper_voice
 from tasks.ingest import read_source
 
 pytestmark = pytest.mark.slow

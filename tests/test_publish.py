@@ -23,10 +23,9 @@ def test_a_failed_render_leaves_the_previous_deliverables(tmp_path: Path) -> Non
     with Staging(out) as staging:
         staging.path("book.m4b", "d1").write_bytes(b"old")
         staging.publish()
-    with pytest.raises(RuntimeError):
-        with Staging(out) as staging:
-            staging.path("book.m4b", "d2").write_bytes(b"half-writ")
-            raise RuntimeError("encoder died")
+    with pytest.raises(RuntimeError), Staging(out) as staging:
+        staging.path("book.m4b", "d2").write_bytes(b"half-writ")
+        raise RuntimeError("encoder died")
     assert (out / "book.m4b").read_bytes() == b"old"
     assert not any((out / ".castline" / "staging").iterdir())
 

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from epub_fixtures import write_epub
 
 SENTENCES = [f"This is sentence number {n} of a chapter that takes a while to read." for n in range(1, 41)]

@@ -123,9 +123,8 @@ def test_too_many_members(tmp_path: Path) -> None:
 
 def test_member_larger_than_the_limit_by_declared_size(tmp_path: Path) -> None:
     path = make_zip(tmp_path / "big.zip", {"OEBPS/x.html": os.urandom(2 * MiB)})
-    with open_zip(path, max_member_bytes=1 * MiB) as archive:
-        with pytest.raises(EpubError) as caught:
-            archive.read("OEBPS/x.html")
+    with open_zip(path, max_member_bytes=1 * MiB) as archive, pytest.raises(EpubError) as caught:
+        archive.read("OEBPS/x.html")
     assert str(caught.value) == f"{path}: zip member 'OEBPS/x.html' expands beyond 1 MiB"
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
-
-from castline.ffmpeg import probe
 from epub_fixtures import write_epub
 from sovits_fixtures import build_sovits_assets, reference_clip
+
+from castline.ffmpeg import probe
 
 CHAPTERS = [("First", ["A short line."]), ("Second", ["Another short line.", "And one more."])]
 

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from castline.errors import CheckpointError
 from sovits_fixtures import (
     N_PHONE_SYMBOLS_V1,
     N_PHONE_SYMBOLS_V2,
@@ -20,6 +18,8 @@ from sovits_fixtures import (
     build_s2_pth,
     build_sv_ckpt,
 )
+
+from castline.errors import CheckpointError
 from voices.engines.gpt_sovits import checkpoints
 from voices.engines.gpt_sovits.checkpoints import check_state_dict, load_s1, load_s2
 from voices.engines.gpt_sovits.sovits import SoVITSDecoder

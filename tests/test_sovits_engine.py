@@ -12,14 +12,14 @@ import yaml
 
 torch = pytest.importorskip("torch")
 
-from castline.errors import CheckpointError, VoiceError  # noqa: E402
 from sovits_fixtures import SovitsAssets, build_sovits_assets, reference_clip  # noqa: E402
+
+from castline.errors import CheckpointError, VoiceError  # noqa: E402
 from voices.engines import SynthesisRequest, engine_class, get_engine  # noqa: E402
 from voices.engines.gpt_sovits import GPTSoVITSEngine  # noqa: E402
 from voices.engines.gpt_sovits.engine import _Prepared, prepare_text, retake_seed, voice_params  # noqa: E402
 from voices.engines.gpt_sovits.t2s import LengthPolicy, T2SItem, T2SResult  # noqa: E402
 from voices.profile import VoiceProfile, load_profile  # noqa: E402
-
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 

@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
-from castline.errors import AudioError, CheckpointError
 from sovits_fixtures import (
     TINY_SV_DIM,
     build_hubert_dir,
@@ -22,6 +20,8 @@ from sovits_fixtures import (
     no_mkldnn,
     reference_clip,
 )
+
+from castline.errors import AudioError, CheckpointError
 from voices.engines.gpt_sovits import reference
 from voices.engines.gpt_sovits.checkpoints import load_s2
 from voices.engines.gpt_sovits.mel import kaldi_fbank, resample, spectrogram
@@ -66,7 +66,7 @@ def test_prompt_of_a_clip(encoder: ReferenceEncoder, tmp_path: Path) -> None:
     # 25 tokens/s over the clip plus upstream's pad of int(32000 * 0.3) samples at 16 kHz (0.6 s)
     assert abs(prompt.prompt_semantic.numel() - 25 * 4.6) <= 2
     assert prompt.prompt_semantic.dtype == torch.long
-    assert 0 <= int(prompt.prompt_semantic.min()) and int(prompt.prompt_semantic.max()) < 1024
+    assert int(prompt.prompt_semantic.min()) >= 0 and int(prompt.prompt_semantic.max()) < 1024
     assert prompt.refer_spec.shape[:2] == (1, 1025)
     assert abs(prompt.refer_spec.shape[2] - 4.0 * 32000 / 640) <= 1
     assert prompt.refer_spec.dtype == torch.float32 and prompt.sv_emb is None

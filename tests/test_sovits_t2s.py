@@ -8,8 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from castline.errors import CheckpointError  # noqa: E402
 from sovits_fixtures import build_s1_ckpt  # noqa: E402
+
+from castline.errors import CheckpointError  # noqa: E402
 from voices.engines.gpt_sovits.checkpoints import load_s1  # noqa: E402
 from voices.engines.gpt_sovits.sampling import (  # noqa: E402
     RowSampling,

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from piper_fixtures import build_tiny_piper_voice
 
 from castline.cache import AudioStore
 from castline.errors import EngineError
 from castline.manifest import Pauses
 from castline.model import Chapter
-from piper_fixtures import build_tiny_piper_voice
 from tasks.script import write_script
 from tasks.synthesize import plan_batches, plan_takes, synthesize_batch, with_durations
 from voices.engines.piper import PiperEngine

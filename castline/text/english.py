@@ -11,8 +11,7 @@ and symbols last.
 from __future__ import annotations
 
 import re
-
-from typing import Iterable
+from collections.abc import Iterable
 
 from castline.text.english_numbers import MONTHS, expand_numbers
 from castline.text.numbers import ROMAN_PATTERN, cardinal, ordinal, roman_to_int
@@ -263,10 +262,9 @@ def _roman_in_context(match: re.Match[str]) -> str:
     if name in _REGNAL or _RULER_BEFORE_RE.search(before):
         if word.group(2):
             return numeral
-        if numeral == "I" and _PRONOUN_NEXT_RE.match(text, match.end()):
-            # "Charles I was...": only "Charles I." / "Charles I, " / "Charles I of England".
-            if not text.startswith(" of ", match.end()):
-                return numeral
+        # "Charles I was...": only "Charles I." / "Charles I, " / "Charles I of England".
+        if numeral == "I" and _PRONOUN_NEXT_RE.match(text, match.end()) and not text.startswith(" of ", match.end()):
+            return numeral
         words = ordinal(value, "en") or numeral
         return f"the {words[:1].upper()}{words[1:]}"
     return numeral

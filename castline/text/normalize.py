@@ -11,7 +11,7 @@ Unicode: unknown scripts, lone surrogates and control characters are dropped or 
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from castline.text import english, french, typography
 from castline.text.english_numbers import say_cardinal, say_year

@@ -9,8 +9,8 @@ here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from castline.errors import InputError
 from castline.model import Book

@@ -112,7 +112,7 @@ def toc_marks(package: Package, parsed: dict[str, ParsedXml], stream: Stream, wa
 def _place_entries(entries: list[NavEntry], stream: Stream, warnings: list[str]) -> list[Mark]:
     marks: list[Mark] = []
     pending: list[NavEntry] = []
-    for order, entry in enumerate(entries):
+    for entry in entries:
         if entry.target is None:
             pending.append(entry)  # a label over its children: starts where its first child starts
             continue

@@ -95,7 +95,7 @@ def resolve_href(base_path: str, href: str) -> tuple[str, str] | None:
         return base_path, fragment
     joined = posixpath.join(posixpath.dirname(base_path), unquote(parts.path))
     normal = posixpath.normpath(joined)
-    if normal == ".." or normal.startswith("../") or normal.startswith("/"):
+    if normal == ".." or normal.startswith(("../", "/")):
         raise ValueError(href)
     return normal, fragment
 
@@ -159,9 +159,9 @@ class GuardedReader(ebooklib_epub.EpubReader):
 
     def _check_container(self, root: etree._Element) -> None:
         for node in root.iter():
-            if local_name(node) == "rootfile" and node.get("full-path"):
-                if node.get("media-type", "application/oebps-package+xml") == "application/oebps-package+xml":
-                    return
+            media_type = node.get("media-type", "application/oebps-package+xml")
+            if local_name(node) == "rootfile" and node.get("full-path") and media_type == "application/oebps-package+xml":
+                return
         raise self._fail(f"{CONTAINER_PATH} names no package document")
 
     def _check_package(self, key: str, root: etree._Element) -> None:

@@ -105,9 +105,7 @@ def _classes(node: etree._Element) -> frozenset[str]:
 
 def _short_text(node: etree._Element) -> str | None:
     """The text of a small element (at most a few descendants), else None."""
-    count = 0
-    for _ in node.iter():
-        count += 1
+    for count, _ in enumerate(node.iter(), 1):
         if count > 4:
             return None
     return text_content(node)

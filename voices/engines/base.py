@@ -22,8 +22,9 @@ only :meth:`Engine.fingerprint`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Sequence, TypeVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -97,7 +98,7 @@ class Engine(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, voice: VoiceProfile) -> "Engine":
+    def load(cls, voice: VoiceProfile) -> Engine:
         """Load the model that ``voice`` needs."""
 
     @abstractmethod

@@ -41,8 +41,9 @@ import io
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from math import gcd
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -220,7 +221,7 @@ class GPTSoVITSAPIEngine(Engine):
                        params.timeout_s, params.connect_timeout_s])  # fmt: skip
 
     @classmethod
-    def load(cls, voice: VoiceProfile) -> "GPTSoVITSAPIEngine":
+    def load(cls, voice: VoiceProfile) -> GPTSoVITSAPIEngine:
         return cls(_params(voice))
 
     def close(self) -> None:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import importlib
 import json
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -51,7 +52,7 @@ class PiperParams(BaseModel):
     noise_w_scale: float | None = Field(default=None, ge=0, le=2)
 
     @model_validator(mode="after")
-    def _one_source(self) -> "PiperParams":
+    def _one_source(self) -> PiperParams:
         if (self.package is None) == (self.model is None):
             raise ValueError("give exactly one of 'package' or 'model'")
         return self
@@ -158,7 +159,7 @@ class PiperEngine(Engine):
         return digest({"model": file_sha256(files.model), "config": file_sha256(files.config)})
 
     @classmethod
-    def load(cls, voice: VoiceProfile) -> "PiperEngine":
+    def load(cls, voice: VoiceProfile) -> PiperEngine:
         return cls(_files(voice, _params(voice)))
 
     def synthesize(self, requests: Sequence[SynthesisRequest]) -> list[np.ndarray]:

@@ -32,9 +32,10 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -96,7 +97,7 @@ class GPTSoVITSParams(BaseModel):
     """How many times a take of implausible length is redone with a derived seed."""
 
     @model_validator(mode="after")
-    def _one_precision(self) -> "GPTSoVITSParams":
+    def _one_precision(self) -> GPTSoVITSParams:
         if self.half is not None and self.dtype != "auto" and (self.dtype == "float16") != self.half:
             raise ValueError(f"half: {self.half} contradicts dtype: {self.dtype}")
         return self
@@ -240,9 +241,9 @@ class _Prepared:
 
     request: SynthesisRequest
     params: GPTSoVITSParams
-    reference: "ReferencePrompt"
-    target_ids: "torch.Tensor"
-    item: "T2SItem"
+    reference: ReferencePrompt
+    target_ids: torch.Tensor
+    item: T2SItem
 
 
 class GPTSoVITSEngine(Engine):
@@ -339,7 +340,7 @@ class GPTSoVITSEngine(Engine):
         return _model_key(_model_files(voice, voice_params(voice)))
 
     @classmethod
-    def load(cls, voice: VoiceProfile) -> "GPTSoVITSEngine":
+    def load(cls, voice: VoiceProfile) -> GPTSoVITSEngine:
         cls.check(voice)
         return cls(_model_files(voice, voice_params(voice)), _where(voice))
 
@@ -364,7 +365,7 @@ class GPTSoVITSEngine(Engine):
             self._voices[key] = params
         return params
 
-    def _phones(self, text: str, language: str) -> tuple[list[int], "torch.Tensor"]:
+    def _phones(self, text: str, language: str) -> tuple[list[int], torch.Tensor]:
         """Phone ids and BERT features ``[1024, n]`` of a text (memoized per text and language)."""
         from voices.engines.gpt_sovits.text import phones_and_bert
 
@@ -409,7 +410,7 @@ class GPTSoVITSEngine(Engine):
         )
         return _Prepared(request, params, reference, torch.tensor(ids, dtype=torch.int64), item)
 
-    def semantic(self, prepared: Sequence[_Prepared]) -> list["T2SResult"]:
+    def semantic(self, prepared: Sequence[_Prepared]) -> list[T2SResult]:
         """Semantic tokens for every request, with retakes of implausible lengths."""
         items = [p.item for p in prepared]
         results = self._generate(items)
@@ -430,7 +431,7 @@ class GPTSoVITSEngine(Engine):
                             p.request.text[:60], r.num_tokens, r.finish)
         return results
 
-    def _better(self, old: "T2SResult", new: "T2SResult", target_phones: int) -> "T2SResult":
+    def _better(self, old: T2SResult, new: T2SResult, target_phones: int) -> T2SResult:
         """The take to keep: a plausible one, else one that ended at EOS, else the first."""
         plausible = self.length_policy.plausible
         if plausible(old, target_phones):
@@ -439,7 +440,7 @@ class GPTSoVITSEngine(Engine):
             return new
         return old
 
-    def _generate(self, items: Sequence["T2SItem"]) -> list["T2SResult"]:
+    def _generate(self, items: Sequence[T2SItem]) -> list[T2SResult]:
         """Run the t2s model in batches of similar length (bucketing by budget, then prefill)."""
         order = sorted(range(len(items)), key=lambda i: (items[i].max_tokens, items[i].phones.numel()
                                                           + items[i].prompt.numel()))
@@ -450,7 +451,7 @@ class GPTSoVITSEngine(Engine):
                 results[i] = result
         return results
 
-    def vocalize(self, prepared: Sequence[_Prepared], results: Sequence["T2SResult"]) -> list[np.ndarray]:
+    def vocalize(self, prepared: Sequence[_Prepared], results: Sequence[T2SResult]) -> list[np.ndarray]:
         """Decode the semantic tokens to waveforms, batched by noise scale and length."""
         order = sorted(range(len(prepared)), key=lambda i: (prepared[i].params.noise_scale, results[i].num_tokens))
         waves: list[Any] = [None] * len(prepared)
@@ -474,7 +475,7 @@ class GPTSoVITSEngine(Engine):
         return waves
 
 
-def _to_pcm(wave: "torch.Tensor") -> np.ndarray:
+def _to_pcm(wave: torch.Tensor) -> np.ndarray:
     """float32 mono in [-1, 1]; a take that peaks above 1 is scaled down (as upstream does)."""
     audio = wave.detach().float().cpu().numpy().reshape(-1).astype(np.float32, copy=False)
     if not np.isfinite(audio).all():

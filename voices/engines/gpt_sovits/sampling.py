@@ -53,7 +53,7 @@ class RowSampling:
         temperature: list[float],
         repetition_penalty: list[float],
         device: torch.device | str = "cpu",
-    ) -> "RowSampling":
+    ) -> RowSampling:
         """Settings from per-row Python values (the host-side summaries are computed here, so
         sampling a step needs no device-to-host copy)."""
         return cls(
@@ -65,7 +65,7 @@ class RowSampling:
             any_top_p=any(p < 1.0 for p in top_p),
         )
 
-    def select(self, rows: torch.Tensor) -> "RowSampling":
+    def select(self, rows: torch.Tensor) -> RowSampling:
         """The settings of the rows at indices ``rows`` (used when finished rows leave a batch)."""
         top_k = self.top_k[rows]
         top_p = self.top_p[rows]

@@ -13,9 +13,10 @@ vectors, doubled to 50 frames/s; text encoder with MRTE -> prior mean/log-scale;
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence, cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -63,7 +64,7 @@ class SoVITSDims:
     """Width of the speaker-verification embedding (v2Pro: upstream 20480; else 0)."""
 
     @classmethod
-    def from_checkpoint(cls, ckpt: S2Checkpoint) -> "SoVITSDims":
+    def from_checkpoint(cls, ckpt: S2Checkpoint) -> SoVITSDims:
         m, sd = ckpt.config["model"], ckpt.state_dict
 
         def dim(key: str, axis: int, default: int) -> int:
@@ -243,7 +244,7 @@ class SoVITSDecoder(nn.Module):
 
     @classmethod
     def from_checkpoint(cls, ckpt: S2Checkpoint, device: str | torch.device = "cpu",
-                        dtype: torch.dtype = torch.float32) -> "SoVITSDecoder":
+                        dtype: torch.dtype = torch.float32) -> SoVITSDecoder:
         """Build the model an s2 checkpoint describes and load its weights.
 
         Raises :class:`CheckpointError` naming the file when config and weights disagree.

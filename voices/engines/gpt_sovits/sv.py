@@ -13,9 +13,9 @@ through the same code. Parameter names follow upstream.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import nn
@@ -104,7 +104,7 @@ class ERes2NetV2Dims:
         return self.m_channels * 8 * self.expansion * (_N_MELS // 8)
 
     @classmethod
-    def from_state_dict(cls, state: Mapping[str, torch.Tensor]) -> "ERes2NetV2Dims":
+    def from_state_dict(cls, state: Mapping[str, torch.Tensor]) -> ERes2NetV2Dims:
         """Read the sizes off the tensor shapes; raises KeyError if a key they need is absent."""
         m = int(state["conv1.weight"].shape[0])
         blocks = []
@@ -162,7 +162,7 @@ class SpeakerVerifier:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu",
-                        dtype: torch.dtype | None = None) -> "SpeakerVerifier":
+                        dtype: torch.dtype | None = None) -> SpeakerVerifier:
         """Load upstream's SV checkpoint (a plain state dict). fp16 on CUDA unless ``dtype`` says otherwise."""
         path = Path(path)
         state = read_torch_file(path)

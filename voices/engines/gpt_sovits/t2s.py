@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -72,7 +73,7 @@ class T2SConfig:
         return 4 * self.hidden_dim
 
     @classmethod
-    def from_checkpoint_config(cls, config: Mapping[str, Any], path: str | Path) -> "T2SConfig":
+    def from_checkpoint_config(cls, config: Mapping[str, Any], path: str | Path) -> T2SConfig:
         """Read the ``config`` dict of an ``s1`` checkpoint; a missing or bad value names ``path``."""
         model = config.get("model") if isinstance(config, Mapping) else None
         if not isinstance(model, Mapping):
@@ -157,7 +158,7 @@ class LengthPolicy:
         wanted = math.ceil(self.max_tokens_per_phone * target_phones) + self.slack_tokens
         return max(1, min(self.hard_cap_tokens, wanted))
 
-    def plausible(self, result: "T2SResult", target_phones: int) -> bool:
+    def plausible(self, result: T2SResult, target_phones: int) -> bool:
         """Whether a take's length fits its text: it ended at EOS and is not implausibly short."""
         if result.finish != "eos":
             return False
@@ -259,7 +260,7 @@ class SelfAttention(nn.Module):
         self.out_proj = nn.Linear(dim, dim)
         nn.init.xavier_uniform_(self.in_proj_weight)
 
-    def forward(self, x: torch.Tensor, cache: "_LayerCache", start: int, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: _LayerCache, start: int, mask: torch.Tensor) -> torch.Tensor:
         """Attend from ``x`` (``[B, T, D]``, at cache rows ``start..start+T``) to the cache."""
         batch, steps, dim = x.shape
         qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
@@ -282,7 +283,7 @@ class EncoderLayer(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=1e-5)
         self.norm2 = nn.LayerNorm(dim, eps=1e-5)
 
-    def forward(self, x: torch.Tensor, cache: "_LayerCache", start: int, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: _LayerCache, start: int, mask: torch.Tensor) -> torch.Tensor:
         x = self.norm1(x + self.self_attn(x, cache, start, mask))
         return self.norm2(x + self.linear2(F.relu(self.linear1(x))))
 
@@ -360,8 +361,8 @@ class Text2Semantic(nn.Module):
 
     @classmethod
     def from_checkpoint(
-        cls, ckpt: "S1Checkpoint", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
-    ) -> "Text2Semantic":
+        cls, ckpt: S1Checkpoint, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    ) -> Text2Semantic:
         """Build the model from an upstream ``s1`` checkpoint (see :func:`checkpoints.load_s1`)."""
         config = T2SConfig.from_checkpoint_config(ckpt.config, ckpt.path)
         return cls.from_state(config, ckpt.state_dict, ckpt.path, device, dtype)
@@ -374,7 +375,7 @@ class Text2Semantic(nn.Module):
         path: str | Path,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
-    ) -> "Text2Semantic":
+    ) -> Text2Semantic:
         """Build the model from an upstream ``weight`` dict (keys ``model.*``); errors name ``path``."""
         model = cls(config)
         model.load_upstream_state(state_dict, path)

@@ -19,8 +19,9 @@ g2p-en's weights, wordsegment, jieba, pypinyin), never from a download.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from castline.errors import VoiceError
 from voices.engines.gpt_sovits.text.langsplit import split_languages
@@ -136,10 +137,10 @@ def phones_and_bert(
     text: str,
     language: str,
     version: str,
-    bert: "BertFeaturizer | None",
+    bert: BertFeaturizer | None,
     *,
     hidden: int = 1024,
-) -> tuple[list[int], "torch.Tensor", str]:
+) -> tuple[list[int], torch.Tensor, str]:
     """Ids, BERT features ``[hidden, n_phones]`` and normalized text, like upstream.
 
     Chinese runs take features from ``bert`` (a :class:`VoiceError` if it is None); other

@@ -66,7 +66,7 @@ class BertFeaturizer:
             )
         return per_token
 
-    def features(self, ph: "Phonemes") -> torch.Tensor:
+    def features(self, ph: Phonemes) -> torch.Tensor:
         """``[hidden, len(ph.phones)]``: Chinese character vectors repeated per phone; zeros otherwise."""
         n = len(ph.phones)
         if ph.language != "zh" or ph.word2ph is None or n == 0:

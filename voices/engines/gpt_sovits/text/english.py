@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 from castline.errors import VoiceError
 from voices.engines.gpt_sovits.text import neural_g2p

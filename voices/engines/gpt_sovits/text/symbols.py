@@ -13,7 +13,7 @@ built here from their parts:
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from castline.errors import VoiceError
 
@@ -87,13 +87,13 @@ def table_version(version: str) -> str:
     raise VoiceError(f"version={version!r}", f"unknown GPT-SoVITS version (known: {known})")
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(version: str) -> tuple[str, ...]:
     """The symbol table of a checkpoint version; the index of a symbol is its id."""
     return tuple(_v1_symbols() if table_version(version) == "v1" else _v2_symbols())
 
 
-@lru_cache(maxsize=None)
+@cache
 def symbol_ids(version: str) -> dict[str, int]:
     """Symbol -> id for a checkpoint version."""
     return {s: i for i, s in enumerate(table(version))}

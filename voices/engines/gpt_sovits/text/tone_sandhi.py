@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["NEUTRAL_TONE_WORDS", "NOT_NEUTRAL_WORDS", "pre_merge", "apply_sandhi", "finals_of"]
 
