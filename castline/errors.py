@@ -21,6 +21,8 @@ __all__ = [
     "EngineError",
     "FFmpegError",
     "OutputPathError",
+    "StorageError",
+    "OutputInUseError",
 ]
 
 
@@ -85,3 +87,22 @@ class FFmpegError(CastlineError):
         super().__init__(
             f"{self.command[0]} exited with code {returncode}: {' '.join(self.command)}\n{tail}"
         )
+
+
+class StorageError(CastlineError):
+    """A storage location (a directory or an fsspec URL) cannot be used; names the setting."""
+
+    def __init__(self, setting: str, url: str, problem: str) -> None:
+        self.setting = setting
+        self.url = url
+        self.problem = problem
+        super().__init__(f"{setting}: {url!r}: {problem}")
+
+
+class OutputInUseError(CastlineError):
+    """Another live render holds the output directory."""
+
+    def __init__(self, output_dir: str | Path, holder: str) -> None:
+        self.output_dir = Path(output_dir)
+        self.holder = holder
+        super().__init__(f"{self.output_dir}: another render is using this output directory ({holder})")
