@@ -1,21 +1,20 @@
 """Content-addressed audio stores: synthesized utterances and mastered chapters.
 
 A key is the SHA-256 of everything that changes the sound (see :func:`utterance_key`). An
-entry is an audio file plus a JSON sidecar, both written to a temporary name in the same
-directory and renamed into place, audio first, so a reader that sees the sidecar always
-finds complete audio. Several workers may share a store: two writers of the same key
-write the same content, and the last rename wins.
+entry is an audio file plus a JSON sidecar in a :class:`~castline.storage.Storage` (a local
+directory or an fsspec URL), each written atomically, audio first, so a reader that sees the
+sidecar always finds complete audio. Several workers may share a store: two writers of the
+same key write the same content, and the last write wins.
 
-    cache/utterances/4a/4a7f...e1.flac
-    cache/utterances/4a/4a7f...e1.json   {"sample_rate": 22050, "duration": 3.97, "text": ...}
+    4a/4a7f...e1.flac
+    4a/4a7f...e1.json   {"sample_rate": 22050, "duration": 3.97, "text": ...}
 """
 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,8 @@ import numpy as np
 import soundfile as sf
 
 from castline.digest import digest
-from castline.model import Seconds
+from castline.model import Hertz, Seconds
+from castline.storage import Storage
 
 __all__ = ["AudioStore", "StoredAudio", "utterance_key", "CACHE_FORMAT"]
 
@@ -38,65 +38,62 @@ def utterance_key(engine_fingerprint: str, text: str, seed: int, language: str) 
     )
 
 
+def _audio_name(key: str) -> str:
+    return f"{key[:2]}/{key}.flac"
+
+
+def _meta_name(key: str) -> str:
+    return f"{key[:2]}/{key}.json"
+
+
 @dataclass(frozen=True)
 class StoredAudio:
     """An entry of an :class:`AudioStore`."""
 
     key: str
-    path: Path
-    sample_rate: int
+    sample_rate: Hertz
     duration: Seconds
     meta: dict[str, Any]
+    storage: Storage = field(repr=False, compare=False)
+
+    def local_path(self) -> Path:
+        """A local file with the audio (FLAC), for ffmpeg and soundfile."""
+        return self.storage.local_path(_audio_name(self.key))
 
     def load(self) -> np.ndarray:
         """The audio as float32 mono."""
-        audio, _ = sf.read(self.path, dtype="float32", always_2d=False)
+        audio, _ = sf.read(self.local_path(), dtype="float32", always_2d=False)
         return audio
 
 
-def _write_atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class AudioStore:
-    """A directory of audio entries addressed by key (FLAC, 24-bit)."""
+    """Audio entries addressed by key (FLAC, 24-bit) in a storage."""
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-
-    def _paths(self, key: str) -> tuple[Path, Path]:
-        folder = self.root / key[:2]
-        return folder / f"{key}.flac", folder / f"{key}.json"
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
 
     def __contains__(self, key: str) -> bool:
-        return self._paths(key)[1].is_file()
+        return self.storage.exists(_meta_name(key))
 
     def get(self, key: str) -> StoredAudio | None:
         """The entry for ``key``, or None if it is not (completely) stored."""
-        audio_path, meta_path = self._paths(key)
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = json.loads(self.storage.read_bytes(_meta_name(key)))
         except (FileNotFoundError, ValueError):
             return None
-        if not audio_path.is_file():
+        if not self.storage.exists(_audio_name(key)):
             return None
-        return StoredAudio(key, audio_path, int(meta["sample_rate"]), float(meta["duration"]), meta)
+        return StoredAudio(key, int(meta["sample_rate"]), float(meta["duration"]), meta, self.storage)
 
-    def put(self, key: str, audio: np.ndarray, sample_rate: int, meta: dict[str, Any] | None = None) -> StoredAudio:
+    def put(self, key: str, audio: np.ndarray, sample_rate: Hertz, meta: dict[str, Any] | None = None) -> StoredAudio:
         """Store ``audio`` (float mono) under ``key``, atomically."""
-        audio_path, meta_path = self._paths(key)
-        audio_path.parent.mkdir(parents=True, exist_ok=True)
         samples = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
         if samples.size == 0:  # FLAC cannot hold zero frames; an empty take is 10 ms of silence
             samples = np.zeros(sample_rate // 100, dtype=np.float32)
-        _write_atomic(audio_path, lambda tmp: sf.write(tmp, samples, sample_rate, format="FLAC", subtype="PCM_24"))
+        with tempfile.TemporaryDirectory(prefix="castline-store-") as scratch:
+            local = Path(scratch) / "audio.flac"
+            sf.write(local, samples, sample_rate, format="FLAC", subtype="PCM_24")
+            self.storage.put_file(_audio_name(key), local)
         record = dict(meta or {}, sample_rate=sample_rate, duration=len(samples) / sample_rate)
-        _write_atomic(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(record, ensure_ascii=False, indent=1)))
-        return StoredAudio(key, audio_path, sample_rate, record["duration"], record)
+        self.storage.write_bytes(_meta_name(key), json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
+        return StoredAudio(key, sample_rate, record["duration"], record, self.storage)

@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -26,6 +27,9 @@ from rich.table import Table
 
 from castline import settings
 from castline.errors import CastlineError
+
+if TYPE_CHECKING:
+    from flows.preflight import Plan
 
 app = typer.Typer(
     name="castline",
@@ -71,20 +75,17 @@ def _guarded(run: Callable[[], None], verbose: bool = False) -> None:
         _fail(f"{type(exc).__name__}: {exc} (run with --verbose for the traceback)")
 
 
-def _preflight(manifest: Path, out: Path | None):
-    """Everything that can be checked before a render starts: manifest, voices, book, chapters."""
-    from castline.manifest import load_project
-    from flows.audiobook import cast_voices, render_warnings
-    from tasks.ingest import read_source
-    from tasks.script import select_chapters
+def _preflight(manifest: Path, out: Path | None, cache: str | None) -> Plan:
+    """Everything that can be checked before a render starts: manifest, voices, book, chapters, cache."""
+    from castline.project import load_project
 
-    project = load_project(manifest, out)
-    voices = cast_voices(project)
-    book = read_source(project.source)
-    chosen = select_chapters(book, project.manifest.chapters, project.manifest_path)
-    for warning in render_warnings(project, book, chosen, voices):
+    project = load_project(manifest, out)  # a missing or malformed manifest fails here, before heavy imports
+    from flows.preflight import preflight
+
+    plan = preflight(project, cache)
+    for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-    return project, voices, book, chosen
+    return plan
 
 
 @app.command()
@@ -96,10 +97,8 @@ def validate(
     _setup(verbose)
 
     def run() -> None:
-        project, voices, book, chosen = _preflight(manifest, None)
-        words = sum(c.word_count for c in chosen)
-        cast = ", ".join(f"{role}={v.name} ({v.engine})" for role, v in voices.items())
-        print(f"{manifest}: ok: {len(chosen)} of {len(book.chapters)} chapters, {words} words; voices {cast}")
+        plan = _preflight(manifest, None, None)
+        print(f"{manifest}: ok: {plan.summary()}")
 
     _guarded(run, verbose)
 
@@ -116,9 +115,9 @@ def chapters(
 
         book_path = source
         if source.suffix.lower() in (".yaml", ".yml"):
-            from castline.manifest import load_project
+            from castline.project import load_project
 
-            book_path = load_project(source).source
+            book_path = load_project(source).inputs["source"]
         book = read_source(book_path)
         table = Table(title=escape(f"{book.title} ({book_path.name})"))
         for column in ("#", "matter", "depth", "words", "title"):
@@ -174,9 +173,10 @@ def _progress_bar() -> tuple[Progress, Callable[[str, int, int], None]]:
 def render(
     manifest: Path = ManifestArg,
     out: Path | None = typer.Option(None, "--out", "-o", help="Output directory (default: output.dir of the manifest)."),
-    cache_dir: Path | None = typer.Option(
+    cache_dir: str | None = typer.Option(
         None, "--cache-dir", envvar="CASTLINE_CACHE_DIR",
-        help="Utterance cache, shared between projects or workers (default: inside the output directory).",
+        help="Utterance cache: a directory or an fsspec URL (s3://bucket/cache), shared between projects "
+             "or workers (default: inside the output directory).",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's and castline's logs."),
 ) -> None:
@@ -185,11 +185,15 @@ def render(
 
     def run() -> None:
         from castline import progress
+        from castline.project import load_project
 
+        load_project(manifest, out)  # fail fast on the manifest, before Prefect starts
         server = _start_prefect_server()
-        project = _preflight(manifest, out)[0]  # fail fast, before any flow runs
-        from flows.audiobook import audiobook
+        plan = _preflight(manifest, out, cache_dir)  # everything else, while the server starts
+        from flows.preflight import hand_over
+        from flows.render_project import FLOWS
 
+        hand_over(plan, cache_dir)
         if server:
             server.join()
 
@@ -197,14 +201,14 @@ def render(
         remove = progress.listen(listener)
         try:
             with bar:
-                result = audiobook(str(project.manifest_path), str(out) if out else None, str(cache_dir) if cache_dir else None)
+                result = FLOWS[plan.project.manifest.kind](str(plan.project.manifest_path), str(out) if out else None, cache_dir)
         finally:
             remove()
         print(f"rendered {result['title']!r}: {result['duration_s'] / 60:.1f} min, "
               f"{result['synthesized']} utterances synthesized, {result['cache_hits']} from the cache")
         for name in result["files"]:
-            print(f"  {project.output_dir / name}")
-        print(f"  {project.output_dir / 'report.md'}")
+            print(f"  {plan.project.output_dir / name}")
+        print(f"  {plan.project.output_dir / 'report.md'}")
 
     _guarded(run, verbose)
 

@@ -1,9 +1,9 @@
 """The domain: a book is made of chapters; a chapter is read as utterances.
 
 These are plain dataclasses linked by ids. The utterance table of a project (one row per
-:class:`Utterance`) is the script everybody works from: ingest writes it, casting fills the
-voice column, synthesis fills the duration, and it is saved next to the outputs so a person
-can read it.
+:class:`Utterance`) is the script everybody works from: the script stage writes it with each
+utterance's speaker, casting fills the voice, planning the cache key and seed of its take,
+synthesis the duration; it is saved next to the outputs so a person can read it.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas takes half a second to import; only the table needs it
+    import pandas as pd
+
 
 __all__ = [
     "Seconds",
@@ -115,11 +117,13 @@ class Utterance:
     duration: Seconds | None = None
     """Length of the synthesized audio, once known."""
     cache_key: str | None = None
-    """Content address of the synthesized audio in the utterance cache, once known."""
+    """Content address of its take in the utterance cache, once planned."""
     start: Seconds | None = None
     """Dubbing only: where the cue this line must fit starts (None for audiobooks)."""
     end: Seconds | None = None
     """Dubbing only: where that cue ends."""
+    seed: int | None = None
+    """The take's seed (sampling engines), once planned: the same seed gives the same take."""
 
 
 def utterance_id(chapter: str, index: int, text: str) -> str:
@@ -133,17 +137,22 @@ TABLE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Utterance))
 
 def to_table(utterances: Iterable[Utterance]) -> pd.DataFrame:
     """The utterance table: one row per utterance, columns in :class:`Utterance` order."""
+    import pandas as pd
+
     rows = [asdict(u) for u in utterances]
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-    return table.astype({"index": "int64", "pause_after": "float64", "duration": "float64"})
+    return table.astype({"index": "int64", "pause_after": "float64", "duration": "float64", "seed": "Int64"})
 
 
 def from_table(table: pd.DataFrame) -> list[Utterance]:
     """Back from the table to :class:`Utterance` objects (NaN becomes None)."""
+    import pandas as pd
+
     out = []
     for row in table.to_dict(orient="records"):
-        clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+        clean = {str(k): (None if pd.isna(v) else v) for k, v in row.items()}
         clean["index"] = int(clean["index"])
         clean["pause_after"] = float(clean["pause_after"] or 0.0)
+        clean["seed"] = None if clean["seed"] is None else int(clean["seed"])
         out.append(Utterance(**{k: clean[k] for k in TABLE_COLUMNS}))
     return out

@@ -15,8 +15,7 @@ import numpy as np
 
 from castline.cache import AudioStore
 from castline.digest import digest
-from castline.manifest import Pauses
-from castline.model import Seconds
+from castline.model import Chapter, Seconds, Utterance
 from tasks.assemble import assemble_chapter
 from tasks.master import Levels, MasteringSpec, master_chapter, measure_levels, resample
 
@@ -48,8 +47,8 @@ class MasteredChapter:
     """False when it came from the store unchanged."""
 
 
-def chapter_key(chapter: ChapterTakes, pauses: Pauses, spec: MasteringSpec) -> str:
-    return digest({"takes": chapter.takes, "head": pauses.head, "tail": pauses.tail, "spec": asdict(spec)})
+def chapter_key(chapter: ChapterTakes, head_s: Seconds, tail_s: Seconds, spec: MasteringSpec) -> str:
+    return digest({"takes": chapter.takes, "head": head_s, "tail": tail_s, "spec": asdict(spec)})
 
 
 def _clips(chapter: ChapterTakes, takes: AudioStore, spec: MasteringSpec) -> tuple[list[tuple[np.ndarray, Seconds]], int]:
@@ -58,7 +57,7 @@ def _clips(chapter: ChapterTakes, takes: AudioStore, spec: MasteringSpec) -> tup
     for key, pause in chapter.takes:
         entry = takes.get(key)
         if entry is None:
-            raise FileNotFoundError(f"take {key} of chapter {chapter.chapter_id} is not in the cache {takes.root}")
+            raise FileNotFoundError(f"take {key} of chapter {chapter.chapter_id} is not in the cache {takes.storage.url}")
         stored.append((entry, pause))
     rates = {entry.sample_rate for entry, _ in stored}
     rate = rates.pop() if len(rates) == 1 else spec.sample_rate
@@ -66,15 +65,16 @@ def _clips(chapter: ChapterTakes, takes: AudioStore, spec: MasteringSpec) -> tup
 
 
 def render_chapter(
-    chapter: ChapterTakes, takes: AudioStore, chapters: AudioStore, pauses: Pauses, spec: MasteringSpec
+    chapter: ChapterTakes, takes: AudioStore, chapters: AudioStore, *, head_s: Seconds, tail_s: Seconds, spec: MasteringSpec
 ) -> MasteredChapter:
-    """Assemble and master ``chapter``, or find it mastered already in ``chapters``."""
-    key = chapter_key(chapter, pauses, spec)
+    """Assemble and master ``chapter`` (``head_s`` and ``tail_s`` of room tone around it), or
+    find it mastered already in ``chapters``."""
+    key = chapter_key(chapter, head_s, tail_s, spec)
     stored = chapters.get(key)
     remastered = stored is None
     if stored is None:
         clips, rate = _clips(chapter, takes, spec)
-        audio = assemble_chapter(clips, rate, head_s=pauses.head, tail_s=pauses.tail)
+        audio = assemble_chapter(clips, rate, head_s=head_s, tail_s=tail_s)
         mastered = master_chapter(audio, rate, spec, seed=int(key[:8], 16))
         levels = measure_levels(mastered, spec.sample_rate)
         stored = chapters.put(key, mastered, spec.sample_rate, {"title": chapter.title, "levels": asdict(levels)})
@@ -82,7 +82,7 @@ def render_chapter(
         chapter_id=chapter.chapter_id,
         title=chapter.title,
         key=key,
-        path=stored.path,
+        path=stored.local_path(),
         duration=stored.duration,
         levels=Levels(**stored.meta["levels"]),
         utterances=len(chapter.takes),
@@ -90,9 +90,11 @@ def render_chapter(
     )
 
 
-def group_takes(chapter_ids: Sequence[str], titles: dict[str, str], rows: Sequence[tuple[str, str, Seconds]]) -> list[ChapterTakes]:
-    """Gather ``(chapter_id, key, pause)`` rows (in script order) into chapters, in ``chapter_ids`` order."""
-    by_chapter: dict[str, list[tuple[str, Seconds]]] = {c: [] for c in chapter_ids}
-    for chapter_id, key, pause in rows:
-        by_chapter[chapter_id].append((key, pause))
-    return [ChapterTakes(c, titles[c], tuple(by_chapter[c])) for c in chapter_ids if by_chapter[c]]
+def group_takes(chapters: Sequence[Chapter], utterances: Sequence[Utterance]) -> list[ChapterTakes]:
+    """The takes of each chapter that has utterances, in book order; utterances in script order."""
+    by_chapter: dict[str, list[tuple[str, Seconds]]] = {c.id: [] for c in chapters}
+    for u in utterances:
+        if u.cache_key is None:
+            raise ValueError(f"utterance {u.id} has no take planned")
+        by_chapter[u.chapter].append((u.cache_key, u.pause_after))
+    return [ChapterTakes(c.id, c.title, tuple(by_chapter[c.id])) for c in chapters if by_chapter[c.id]]

@@ -24,19 +24,17 @@ Choices made here, and why (measured on ffmpeg 5.1, Debian 12):
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 import tempfile
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import soundfile
 
+from castline.atomic import atomic_path
 from castline.errors import AudioError
 from castline.ffmpeg import LoudnessStats, audio_stream, measure_loudness, probe, run_ffmpeg
 
@@ -158,21 +156,6 @@ def chapters_ffmetadata(
     return "\n".join(lines) + "\n", overrides
 
 
-@contextlib.contextmanager
-def _atomic_output(out_path: Path) -> Iterator[Path]:
-    """A temporary path beside ``out_path`` that replaces it only if the block succeeds."""
-    out_path = Path(out_path)
-    if not out_path.parent.is_dir():
-        raise FileNotFoundError(f"{out_path.parent}: output directory does not exist")
-    temporary = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex[:12]}.part")
-    try:
-        yield temporary
-        os.replace(temporary, out_path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-
-
 _LOSSLESS_FORMATS = frozenset({"WAV", "WAVEX", "FLAC", "AIFF", "W64", "RF64", "CAF"})
 
 
@@ -274,7 +257,7 @@ def _encode_guarded(
     mastered to a -3.5 dBFS ceiling).
     """
     attenuation_db = first_attenuation_db
-    with _atomic_output(out_path) as temporary:
+    with atomic_path(out_path) as temporary:
         for _attempt in range(_GUARD_ATTEMPTS):
             run_ffmpeg([*build(attenuation_db), "-f", muxer, str(temporary)])
             levels = measure_loudness(temporary, true_peak=False)

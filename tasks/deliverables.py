@@ -16,15 +16,28 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from castline.atomic import write_text_atomic
 from castline.digest import digest
 from castline.ffmpeg import LoudnessStats
-from castline.manifest import Output
 from tasks.chapters import MasteredChapter
 from tasks.deliver import BookTags, ChapterAudio, Encoded, encode_m4b, encode_mp3
 from tasks.publish import Staging, safe_filename
 from tasks.report import FileReport
 
-__all__ = ["Deliverable", "audiobook_deliverables", "produce", "acx_ok"]
+__all__ = ["Deliverable", "AudiobookFormats", "audiobook_deliverables", "produce", "acx_ok"]
+
+
+@dataclass(frozen=True)
+class AudiobookFormats:
+    """Which audiobook files to deliver, named how, encoded at what bit rate."""
+
+    formats: tuple[str, ...] = ("m4b",)
+    """``m4b`` (one file, a chapter mark per chapter) and/or ``mp3`` (one file per chapter)."""
+    stem: str = "audiobook"
+    """File name of the M4B, without the extension (made safe for file systems)."""
+    m4b_bitrate: str = "64k"
+    mp3_bitrate: str = "192k"
+    """ffmpeg's notation, in bits per second (ACX asks for 192k constant bit rate)."""
 
 
 @dataclass(frozen=True)
@@ -39,14 +52,14 @@ class Deliverable:
     """Writes the file to the given path and measures it."""
 
 
-def audiobook_deliverables(output: Output, title: str, mastered: Sequence[MasteredChapter], tags: BookTags) -> list[Deliverable]:
+def audiobook_deliverables(output: AudiobookFormats, mastered: Sequence[MasteredChapter], tags: BookTags) -> list[Deliverable]:
     """The M4B and the per-chapter MP3s that ``output.formats`` asks for."""
     chapters = [ChapterAudio(c.title, c.path) for c in mastered]
     tag_key = digest({**asdict(tags), "cover": hashlib.sha256(tags.cover).hexdigest() if tags.cover else None})
     out: list[Deliverable] = []
     if "m4b" in output.formats:
         out.append(Deliverable(
-            f"{safe_filename(output.name or title)}.m4b",
+            f"{safe_filename(output.stem)}.m4b",
             digest([[c.key for c in mastered], tag_key, output.m4b_bitrate]),
             lambda p: encode_m4b(chapters, tags, p, bitrate=output.m4b_bitrate),
         ))
@@ -66,14 +79,10 @@ def acx_ok(s: LoudnessStats) -> bool:
     return -23.0 <= s.rms_db <= -18.0 and s.peak_db <= -3.0 and s.noise_floor_db <= -60.0
 
 
-def _levels_path(staging: Staging) -> Path:
-    return staging.output_dir / ".castline" / "levels.json"
-
-
 def produce(deliverables: Sequence[Deliverable], staging: Staging) -> list[FileReport]:
     """Encode what changed into ``staging`` (in parallel), keep the rest; one report row each."""
     try:
-        known = json.loads(_levels_path(staging).read_text(encoding="utf-8"))
+        known = json.loads(staging.layout.levels.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         known = {}
     todo = []
@@ -89,9 +98,7 @@ def produce(deliverables: Sequence[Deliverable], staging: Staging) -> list[FileR
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         made = dict(zip((d.content for d in todo), pool.map(make, todo)))
     levels = {d.content: made.get(d.content) or LoudnessStats(**known[d.content]) for d in deliverables}
-    tmp = _levels_path(staging).with_suffix(".tmp")
-    tmp.write_text(json.dumps({k: asdict(v) for k, v in levels.items()}), encoding="utf-8")
-    os.replace(tmp, _levels_path(staging))
+    write_text_atomic(staging.layout.levels, json.dumps({k: asdict(v) for k, v in levels.items()}))
     return [
         FileReport(d.name, s.duration_s, s.rms_db, s.peak_db, s.noise_floor_db, s.integrated_lufs, acx_ok(s), d.content in made)
         for d in deliverables

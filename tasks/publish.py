@@ -5,9 +5,9 @@ output directory. Only when every file is complete does :meth:`Staging.publish` 
 into place (a rename within one file system is atomic), so a failed or killed render
 leaves the previous deliverables as they were and never a half-written one.
 
-The output directory also keeps ``.castline/published.json``: which deliverables the last
-render published and from what content, so that an unchanged MP3 is not encoded again and
-a deliverable the project no longer produces is removed.
+The output directory also keeps a record (:attr:`~castline.layout.OutputLayout.published`) of
+which deliverables the last render published and from what content, so that an unchanged
+MP3 is not encoded again and a deliverable the project no longer produces is removed.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import unicodedata
 import uuid
 from pathlib import Path, PurePosixPath
 
+from castline.atomic import write_text_atomic
 from castline.errors import OutputPathError
-from castline.manifest import inside
+from castline.layout import OutputLayout, inside
 
 __all__ = ["Staging", "safe_filename"]
 
@@ -39,14 +40,14 @@ def safe_filename(name: str, max_len: int = 120) -> str:
 class Staging:
     """A private directory where a render builds its deliverables before publishing them."""
 
-    def __init__(self, output_dir: Path) -> None:
-        self.output_dir = output_dir
-        self.state_path = output_dir / ".castline" / "published.json"
-        self.dir = output_dir / ".castline" / "staging" / uuid.uuid4().hex[:12]
+    def __init__(self, layout: OutputLayout) -> None:
+        self.layout = layout
+        self.output_dir = layout.output_dir
+        self.dir = layout.staging / uuid.uuid4().hex[:12]
         self._staged: dict[str, str] = {}
         self._kept: dict[str, str] = {}
         try:
-            self._published: dict[str, str] = json.loads(self.state_path.read_text(encoding="utf-8"))
+            self._published: dict[str, str] = json.loads(layout.published.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             self._published = {}
 
@@ -95,7 +96,5 @@ class Staging:
         state = {**self._kept, **self._staged}
         for relative in set(self._published) - set(state):
             self._target(relative).unlink(missing_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, self.state_path)
+        write_text_atomic(self.layout.published, json.dumps(state, indent=1, ensure_ascii=False))
         return published

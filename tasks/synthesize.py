@@ -1,11 +1,11 @@
 """Synthesis: give every utterance its take, speaking only what the cache does not hold.
 
-:func:`plan_takes` computes each utterance's cache key from the engine fingerprint of its
-voice, its text, its seed and its language, without loading any model. The keys that the
-cache lacks are grouped by loaded model (so one batch may hold several speakers of one
-cloning model), sorted by length and cut into batches; :func:`synthesize_batch` speaks one
-batch and stores each take as soon as the batch returns. A crash loses at most the batch in
-flight; the next run starts from what is stored.
+:func:`plan_takes` gives each utterance the cache key and seed of its take, from the engine
+fingerprint of its voice, its text, the project seed and the language, without loading any
+model. The keys that the cache lacks are grouped by loaded model (so one batch may hold
+several speakers of one cloning model), sorted by length and cut into batches;
+:func:`synthesize_batch` speaks one batch and stores each take as soon as the batch returns.
+A crash loses at most the batch in flight; the next run starts from what is stored.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from castline.cache import AudioStore, utterance_key
 from castline.digest import digest
@@ -22,17 +22,9 @@ from castline.model import Utterance
 from voices.engines import SynthesisRequest, engine_class, get_engine
 from voices.profile import VoiceProfile
 
-__all__ = ["Take", "plan_takes", "plan_batches", "synthesize_batch", "with_durations", "is_retryable"]
+__all__ = ["plan_takes", "plan_batches", "synthesize_batch", "with_durations", "is_retryable", "take_seed"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Take:
-    """What to synthesize for one utterance, and where its audio lives in the cache."""
-
-    key: str
-    request: SynthesisRequest
 
 
 def take_seed(text: str, fingerprint: str, project_seed: int) -> int:
@@ -42,52 +34,65 @@ def take_seed(text: str, fingerprint: str, project_seed: int) -> int:
 
 def plan_takes(
     utterances: Sequence[Utterance], voices: Mapping[str, VoiceProfile], *, language: str, seed: int = 0
-) -> list[Take]:
-    """One take per utterance, in script order (identical takes share a key)."""
+) -> list[Utterance]:
+    """The (cast) utterances with the cache key and seed of their takes; equal takes share a key."""
     fingerprints = {name: engine_class(v).fingerprint(v) for name, v in voices.items()}
-    takes = []
+    planned = []
     for u in utterances:
-        voice = voices[u.voice]
         s = take_seed(u.text, fingerprints[u.voice], seed)
-        key = utterance_key(fingerprints[u.voice], u.text, s, language)
-        takes.append(Take(key, SynthesisRequest(text=u.text, voice=voice, seed=s, language=language)))
-    return takes
+        planned.append(replace(u, seed=s, cache_key=utterance_key(fingerprints[u.voice], u.text, s, language)))
+    return planned
 
 
-def plan_batches(takes: Sequence[Take], store: AudioStore, batch_size: int | None = None) -> list[list[Take]]:
-    """The missing takes, deduplicated, grouped by loaded model, sorted by length, in batches."""
-    groups: dict[tuple[str, str], dict[str, Take]] = defaultdict(dict)
-    for take in takes:
-        if take.key in store:
+def _request(u: Utterance, voices: Mapping[str, VoiceProfile], language: str) -> SynthesisRequest:
+    return SynthesisRequest(text=u.text, voice=voices[u.voice], seed=u.seed or 0, language=language)
+
+
+def _key(u: Utterance) -> str:
+    if u.cache_key is None:
+        raise ValueError(f"utterance {u.id} has no take planned (see plan_takes)")
+    return u.cache_key
+
+
+def plan_batches(
+    utterances: Sequence[Utterance], voices: Mapping[str, VoiceProfile], store: AudioStore, batch_size: int | None = None
+) -> list[list[Utterance]]:
+    """The takes the store lacks, one utterance per key, grouped by loaded model, sorted by length, in batches."""
+    groups: dict[tuple[str, str], dict[str, Utterance]] = defaultdict(dict)
+    for u in utterances:
+        key = _key(u)
+        if key in store:
             continue
-        cls = engine_class(take.request.voice)
-        groups[(cls.name, cls.model_key(take.request.voice))].setdefault(take.key, take)
+        cls = engine_class(voices[u.voice])
+        groups[(cls.name, cls.model_key(voices[u.voice]))].setdefault(key, u)
     batches = []
-    for (name, _), group in groups.items():
-        size = batch_size or engine_class(next(iter(group.values())).request.voice).preferred_batch_size
-        ordered = sorted(group.values(), key=lambda t: len(t.request.text))
+    for group in groups.values():
+        size = batch_size or engine_class(voices[next(iter(group.values())).voice]).preferred_batch_size
+        ordered = sorted(group.values(), key=lambda u: len(u.text))
         batches += [ordered[i : i + size] for i in range(0, len(ordered), size)]
     return batches
 
 
-def synthesize_batch(batch: Sequence[Take], store: AudioStore) -> list[str]:
+def synthesize_batch(
+    batch: Sequence[Utterance], voices: Mapping[str, VoiceProfile], language: str, store: AudioStore
+) -> list[str]:
     """Speak one batch (all on one loaded model) and store every take; returns the keys."""
-    engine = get_engine(batch[0].request.voice)
-    audios = engine.synthesize([t.request for t in batch])
+    requests = [_request(u, voices, language) for u in batch]
+    engine = get_engine(requests[0].voice)
+    audios = engine.synthesize(requests)
     if len(audios) != len(batch):
         raise EngineError(f"{engine.name} returned {len(audios)} takes for {len(batch)} requests")
-    for take, audio in zip(batch, audios):
-        r = take.request
-        store.put(take.key, audio, engine.sample_rate, {"text": r.text, "voice": r.voice.name, "engine": engine.name, "seed": r.seed})
-    return [t.key for t in batch]
+    for u, r, audio in zip(batch, requests, audios):
+        store.put(_key(u), audio, engine.sample_rate, {"text": r.text, "voice": r.voice.name, "engine": engine.name, "seed": r.seed})
+    return [_key(u) for u in batch]
 
 
-def with_durations(utterances: Sequence[Utterance], takes: Sequence[Take], store: AudioStore) -> list[Utterance]:
-    """The utterances with their cache key and synthesized duration filled in."""
+def with_durations(utterances: Sequence[Utterance], store: AudioStore) -> list[Utterance]:
+    """The utterances with the duration of their stored takes filled in."""
     out = []
-    for u, t in zip(utterances, takes):
-        stored = store.get(t.key)
-        out.append(replace(u, cache_key=t.key, duration=stored.duration if stored else None))
+    for u in utterances:
+        stored = store.get(_key(u))
+        out.append(replace(u, duration=stored.duration if stored else None))
     return out
 
 

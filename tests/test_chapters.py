@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 
 from castline.cache import AudioStore
-from castline.manifest import Pauses
+from castline.model import Chapter, Utterance
+from castline.storage import LocalStorage
 from tasks.chapters import ChapterTakes, group_takes, render_chapter
 from tasks.master import MasteringSpec
 
@@ -16,22 +17,23 @@ def tone(seconds: float, rate: int) -> np.ndarray:
 
 
 def test_takes_at_different_rates_are_mastered_together_and_then_found_in_the_store(tmp_path: Path) -> None:
-    takes, chapters = AudioStore(tmp_path / "takes"), AudioStore(tmp_path / "chapters")
+    takes, chapters = AudioStore(LocalStorage(tmp_path / "takes")), AudioStore(LocalStorage(tmp_path / "chapters"))
     takes.put("a" * 64, tone(1.0, 22050), 22050)
     takes.put("b" * 64, tone(2.0, 32000), 32000)
     chapter = ChapterTakes("c001", "One", (("a" * 64, 0.5), ("b" * 64, 0.5)))
-    pauses = Pauses(head=0.75, tail=2.0)
-    first = render_chapter(chapter, takes, chapters, pauses, MasteringSpec())
+    first = render_chapter(chapter, takes, chapters, head_s=0.75, tail_s=2.0, spec=MasteringSpec())
     assert first.remastered and first.utterances == 2
     assert abs(first.duration - (0.75 + 1.0 + 0.5 + 2.0 + 2.0)) < 0.1  # engine padding is trimmed, a little
     assert -20.5 < first.levels.rms_db < -19.5 and first.levels.peak_db <= -3.5 + 0.01
-    again = render_chapter(chapter, takes, chapters, pauses, MasteringSpec())
+    again = render_chapter(chapter, takes, chapters, head_s=0.75, tail_s=2.0, spec=MasteringSpec())
     assert not again.remastered and again.key == first.key and again.path == first.path
-    other = render_chapter(chapter, takes, chapters, Pauses(head=0.75, tail=3.0), MasteringSpec())
+    other = render_chapter(chapter, takes, chapters, head_s=0.75, tail_s=3.0, spec=MasteringSpec())
     assert other.remastered and other.key != first.key
 
 
 def test_group_takes_keeps_chapter_order_and_drops_empty_chapters() -> None:
+    chapters = [Chapter("c1", "One", ()), Chapter("c2", "Two", ()), Chapter("c3", "Three", ())]
     rows = [("c2", "k1", 0.4), ("c1", "k2", 0.4), ("c2", "k3", 0.9)]
-    grouped = group_takes(["c1", "c2", "c3"], {"c1": "One", "c2": "Two", "c3": "Three"}, rows)
+    script = [Utterance(f"u{i}", c, i, "narrator", "x", pause_after=p, cache_key=k) for i, (c, k, p) in enumerate(rows)]
+    grouped = group_takes(chapters, script)
     assert [(c.chapter_id, c.takes) for c in grouped] == [("c1", (("k2", 0.4),)), ("c2", (("k1", 0.4), ("k3", 0.9)))]

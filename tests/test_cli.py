@@ -122,3 +122,31 @@ def test_error_text_is_printed_as_is(tmp_path: Path) -> None:
     result = castline("validate", str(path), cwd=folder)
     assert result.returncode == 1
     assert f"error: {path}: source: file not found: {folder / '[bold]book.epub'}" in result.stderr.replace("\n", "")
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from castline.layout import OutputLayout
+from castline.lock import output_lock
+layout = OutputLayout(Path(sys.argv[1]))
+with output_lock(layout.lock, layout.output_dir):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_render_into_an_output_folder_in_use_is_refused(tmp_path: Path) -> None:
+    write_epub(tmp_path / "book.epub", BOOK)
+    path = project(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(tmp_path / "out")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        result = castline("render", str(path), cwd=tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and len(errors) == 1, result.stderr
+    assert f"{tmp_path / 'out'}: another render is using this output directory (pid {holder.pid} on " in errors[0]
+    assert not list((tmp_path / "out" / ".castline").glob("cache"))  # refused before anything was synthesized

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from castline.errors import ManifestError
-from castline.manifest import AudiobookManifest, load_manifest, load_project
+from castline.manifest import MANIFEST_KINDS, AudiobookManifest, load_manifest
+from castline.project import load_project
 
 MINIMAL = """\
 kind: audiobook
@@ -41,7 +42,7 @@ def edit(path: Path, change) -> Path:
 def test_minimal_manifest_from_the_issue_loads_with_defaults(project: Path) -> None:
     p = load_project(project)
     assert p.manifest.title == "Alice's Adventures in Wonderland"
-    assert p.source == project.parent / "alice.epub"
+    assert p.inputs == {"source": project.parent / "alice.epub"}
     assert p.output_dir == project.parent / "out"
     assert p.manifest.output.formats == ["m4b", "mp3"]
     assert p.manifest.mastering.rms_db == -20.0 and p.manifest.output.mp3_bitrate == "192k"
@@ -76,7 +77,8 @@ def test_misspelt_top_level_key(project: Path) -> None:
         (lambda r: r["output"].update(formats=["wav"]), "output.formats.0", "'m4b' or 'mp3'"),
         (lambda r: r.update(mastering={"rms_db": -10}), "mastering.rms_db", "less than or equal to -18"),
         (lambda r: r.update(pauses={"tail": 9}), "pauses.tail", "less than or equal to 5"),
-        (lambda r: r.update(kind="podcast"), "kind", "unsupported kind 'podcast'"),
+        (lambda r: r.update(kind="podcast"), "kind", "unsupported kind 'podcast' (known kinds: audiobook)"),
+        (lambda r: r.pop("kind"), "kind", "required key is missing (known kinds: audiobook)"),
         (lambda r: r.update(chapters={"select": [{"a": 1}]}), "chapters.select.0", "valid"),
     ],
 )
@@ -125,3 +127,16 @@ def test_output_dir_symlink_that_escapes_is_refused(project: Path, tmp_path_fact
 def test_command_line_output_dir_is_trusted(project: Path, tmp_path_factory) -> None:
     elsewhere = tmp_path_factory.mktemp("cli-out")
     assert load_project(project, elsewhere).output_dir == elsewhere
+
+
+def test_each_kind_has_its_model_and_a_literal_kind() -> None:
+    for kind, model in MANIFEST_KINDS.items():
+        assert model.model_fields["kind"].annotation.__args__ == (kind,)  # type: ignore[union-attr]
+
+
+def test_cover_is_an_input_file_when_given(project: Path) -> None:
+    edit(project, lambda r: r.update(cover="cover.jpg"))
+    with pytest.raises(ManifestError, match=r"cover: file not found: .*cover\.jpg"):
+        load_project(project)
+    (project.parent / "cover.jpg").write_bytes(b"\xff\xd8\xff")
+    assert load_project(project).inputs["cover"] == project.parent / "cover.jpg"

@@ -265,6 +265,7 @@ def test_renders_plan_one_batch_across_speakers_and_cache_the_takes(
 ) -> None:
     from castline.cache import AudioStore
     from castline.model import Utterance
+    from castline.storage import LocalStorage
     from tasks.synthesize import plan_batches, plan_takes, synthesize_batch
 
     a = local(assets, voices_dir.parent)
@@ -275,15 +276,15 @@ def test_renders_plan_one_batch_across_speakers_and_cache_the_takes(
     }
     lines = [("alice", "Good morning."), ("bob", "Good evening, friend."), ("alice", "See you soon.")]
     utterances = [Utterance(f"c001-{i:04d}", "c001", i, who, text, voice=who) for i, (who, text) in enumerate(lines)]
-    store = AudioStore(tmp_path / "cache")
+    store = AudioStore(LocalStorage(tmp_path / "cache"))
     takes = plan_takes(utterances, voices, language="en", seed=1)
-    batches = plan_batches(takes, store)
+    batches = plan_batches(takes, voices, store)
     assert [len(b) for b in batches] == [3]  # two speakers, one model, one batch
-    synthesize_batch(batches[0], store)
+    synthesize_batch(batches[0], voices, "en", store)
     for take in takes:
-        stored = store.get(take.key)
+        stored = store.get(take.cache_key or "")
         assert stored is not None and stored.sample_rate == 32000 and stored.duration >= 0.3
-    assert plan_batches(plan_takes(utterances, voices, language="en", seed=1), store) == []
+    assert plan_batches(plan_takes(utterances, voices, language="en", seed=1), voices, store) == []
 
 
 def test_v2pro_voices_use_the_speaker_verification_model(tmp_path: Path) -> None:

@@ -1,0 +1,66 @@
+"""Where castline keeps its own files inside an output directory: defined here, and only here.
+
+    out/                        the deliverables (M4B, MP3s, reports, the utterance table)
+      .castline/
+        cache/utterances/       synthesized takes (unless the cache lives elsewhere)
+        chapters/               mastered chapters
+        staging/<id>/           deliverables of a render in progress
+        published.json          what the last render published, and from what content
+        levels.json             ffmpeg's measurements of the deliverables, by content
+        lock                    held by the render that is using this output directory
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["OutputLayout", "inside", "WORK_DIR_NAME"]
+
+WORK_DIR_NAME = ".castline"
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (resolved, symlinks followed) lies inside ``root``."""
+    try:
+        Path(path).resolve().relative_to(Path(root).resolve())
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """The paths of one output directory."""
+
+    output_dir: Path
+
+    @property
+    def work_dir(self) -> Path:
+        """castline's own files, inside the output directory."""
+        return self.output_dir / WORK_DIR_NAME
+
+    @property
+    def utterance_cache(self) -> Path:
+        """The default utterance cache (``--cache-dir`` moves it)."""
+        return self.work_dir / "cache" / "utterances"
+
+    @property
+    def chapters(self) -> Path:
+        return self.work_dir / "chapters"
+
+    @property
+    def staging(self) -> Path:
+        return self.work_dir / "staging"
+
+    @property
+    def published(self) -> Path:
+        return self.work_dir / "published.json"
+
+    @property
+    def levels(self) -> Path:
+        return self.work_dir / "levels.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.work_dir / "lock"

@@ -1,0 +1,158 @@
+"""The preflight: everything a render can check before it starts, without Prefect.
+
+``castline validate`` and ``castline render`` run it before any flow starts, so a bad
+manifest, voice, book or storage location fails in a second or two with one line; a flow run
+by a deployment runs it first thing. Its result, a *plan*, is what the flow works from. The
+CLI hands its plan over to the flow it starts (:func:`hand_over`), so the book is not read
+and the voices are not cast twice; the flow takes it only if no input file changed since.
+
+Each manifest kind has its preflight in :data:`PREFLIGHTS`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from castline.errors import ManifestError
+from castline.manifest import AudiobookManifest
+from castline.model import Book, Chapter
+from castline.project import Project, load_project
+from castline.storage import LocalStorage, Storage, open_storage
+from tasks.cast import Cast, find_voice
+from tasks.ingest import read_source
+from tasks.script import select_chapters
+from voices.engines import engine_class
+
+__all__ = ["Plan", "AudiobookPlan", "PREFLIGHTS", "preflight", "hand_over", "plan_for", "CACHE_SETTING"]
+
+CACHE_SETTING = "--cache-dir / CASTLINE_CACHE_DIR"
+"""Where the utterance cache location comes from, for error messages."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the preflight of any kind establishes."""
+
+    project: Project
+    cast: Cast
+    cache: Storage
+    """The utterance cache."""
+    warnings: list[str]
+    """Problems that do not stop a render, said before it starts and listed in its report."""
+
+    def summary(self) -> str:
+        cast = ", ".join(f"{role}={v.name} ({v.engine})" for role, v in self.cast.roles.items())
+        return f"voices {cast}"
+
+    def _stamps(self) -> tuple[tuple[str, int, int], ...]:
+        """(path, size, mtime) of every file the plan was made from."""
+        files = [self.project.manifest_path, *self.project.inputs.values()]
+        files += [p.path for p in self.cast.roles.values() if p.path]
+        return tuple((str(f), (st := os.stat(f)).st_size, st.st_mtime_ns) for f in files)
+
+
+@dataclass(frozen=True)
+class AudiobookPlan(Plan):
+    """An audiobook's plan: the book, read once, and the chapters to render."""
+
+    book: Book
+    chapters: list[Chapter]
+
+    @property
+    def manifest(self) -> AudiobookManifest:
+        return self.project.manifest
+
+    @property
+    def source(self) -> Path:
+        return self.project.inputs["source"]
+
+    def summary(self) -> str:
+        words = sum(c.word_count for c in self.chapters)
+        return f"{len(self.chapters)} of {len(self.book.chapters)} chapters, {words} words; {super().summary()}"
+
+
+def _cast(project: Project) -> Cast:
+    roles = {}
+    for role, ref in project.manifest.voices.items():
+        try:
+            roles[role] = find_voice(ref, (project.root,))
+        except Exception as exc:  # any failure of a profile or its engine's check names the role
+            raise ManifestError(project.manifest_path, f"voices.{role}", str(exc)) from None
+    return Cast(roles)
+
+
+def _cache(project: Project, cache: str | None) -> Storage:
+    """The utterance cache: a user's location is checked now; the default is made when first written."""
+    if cache:
+        return open_storage(cache, setting=CACHE_SETTING)
+    return LocalStorage(project.layout.utterance_cache)
+
+
+def _warnings(plan_language: str, cast: Cast, book: Book, chapters: list[Chapter], speak_titles: bool, source: Path) -> list[str]:
+    language = plan_language.split("-")[0].split("_")[0].lower()
+    notes = [f"{source.name}: {w}" for w in book.warnings]
+    notes += [
+        f"voice {p.name!r} ({role}) speaks {p.language!r} but the book is in {plan_language!r}"
+        for role, p in cast.roles.items()
+        if p.language.split("-")[0].lower() != language
+    ]
+    empty = [c.title for c in chapters if not c.paragraphs]
+    if empty and not speak_titles:
+        notes.append(f"{len(empty)} chapters have no text and are left out: {', '.join(map(repr, empty[:5]))}")
+    return notes
+
+
+def preflight_audiobook(project: Project, cache: str | None = None) -> AudiobookPlan:
+    """Cast the voices, read the book, choose the chapters, check the cache location."""
+    m = project.manifest
+    cast = _cast(project)
+    source = project.inputs["source"]
+    book = read_source(source)
+    try:
+        chapters = select_chapters(
+            book, m.chapters.select, front_matter=m.chapters.front_matter, back_matter=m.chapters.back_matter
+        )
+    except ValueError as exc:
+        raise ManifestError(project.manifest_path, "chapters.select", str(exc)) from None
+    warnings = _warnings(m.language, cast, book, chapters, m.chapters.speak_titles, source)
+    return AudiobookPlan(project, cast, _cache(project, cache), warnings, book, chapters)
+
+
+PREFLIGHTS: dict[str, Callable[[Project, str | None], Plan]] = {"audiobook": preflight_audiobook}
+"""Manifest ``kind`` -> its preflight."""
+
+
+def preflight(project: Project, cache: str | None = None) -> Plan:
+    """The plan for ``project``; raises :class:`~castline.errors.CastlineError` for anything wrong."""
+    return PREFLIGHTS[project.manifest.kind](project, cache)
+
+
+_handed_over: dict[tuple[str, str, str | None], tuple[tuple[tuple[str, int, int], ...], Plan]] = {}
+
+
+def hand_over(plan: Plan, cache: str | None) -> None:
+    """Keep ``plan`` for the next flow of this process that renders the same project."""
+    _handed_over.clear()
+    _handed_over[(str(plan.project.manifest_path), str(plan.project.output_dir), cache)] = (plan._stamps(), plan)
+
+
+def plan_for(manifest: str | Path, output_dir: str | Path | None, cache: str | None) -> Plan:
+    """The plan handed over for this render if its input files are unchanged, else a new preflight."""
+    project = load_project(manifest, output_dir)
+    handed = _handed_over.pop((str(project.manifest_path), str(project.output_dir), cache), None)
+    if handed is not None:
+        stamps, plan = handed
+        try:
+            if stamps == plan._stamps() and plan.project == project:
+                return plan
+        except OSError:  # a file it was made from is gone: check everything again
+            pass
+    return preflight(project, cache)
+
+
+def engine_max_chars(plan: Plan) -> int:
+    """The longest utterance every cast voice's engine accepts."""
+    return min(engine_class(p).max_chars for p in plan.cast.roles.values())

@@ -1,0 +1,97 @@
+"""The preflight: plain modules, no Prefect, one error naming the file and the key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from epub_fixtures import write_epub
+
+from castline.errors import ManifestError, StorageError
+from castline.project import load_project
+from castline.storage import FsspecStorage, LocalStorage
+from flows.preflight import AudiobookPlan, hand_over, plan_for, preflight
+
+BOOK = [("Chapter One", ["It was a dark night."]), ("Chapter Two", ["The sun rose."])]
+
+
+def project(folder: Path, **changes: object) -> Path:
+    spec = {"kind": "audiobook", "title": "T", "author": "A", "language": "en", "source": "book.epub",
+            "voices": {"narrator": "joe"}, "output": {"dir": "out"}, **changes}
+    write_epub(folder / "book.epub", BOOK)
+    path = folder / "book.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+IN_PROCESS = """
+import sys
+from typer.testing import CliRunner
+from castline.cli import app
+result = CliRunner().invoke(app, ["validate", sys.argv[1]])
+print(result.exit_code, "prefect" in sys.modules, "pandas" in sys.modules)
+print(result.output)
+"""
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_validate_never_imports_prefect(tmp_path: Path, exists: bool) -> None:
+    path = project(tmp_path) if exists else tmp_path / "missing.yaml"
+    done = subprocess.run([sys.executable, "-c", IN_PROCESS, str(path)], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, COLUMNS="200"))
+    first, _, output = done.stdout.partition("\n")
+    assert first == ("0 False False" if exists else "1 False False"), done.stdout + done.stderr
+    assert ("ok: 2 of 2 chapters" if exists else "manifest not found") in output
+
+
+def test_plan_has_the_book_the_chapters_and_the_cast(tmp_path: Path) -> None:
+    plan = preflight(load_project(project(tmp_path)))
+    assert isinstance(plan, AudiobookPlan)
+    assert [c.title for c in plan.chapters] == ["Chapter One", "Chapter Two"]
+    assert plan.cast.voice_for("narrator").name == "joe" and plan.warnings == []
+    assert isinstance(plan.cache, LocalStorage) and plan.cache.root == tmp_path / "out" / ".castline" / "cache" / "utterances"
+    assert not (tmp_path / "out").exists()  # the default cache is made when first written
+
+
+def test_a_bad_chapter_selection_names_the_manifest_key(tmp_path: Path) -> None:
+    path = project(tmp_path, chapters={"select": [7]})
+    with pytest.raises(ManifestError, match=rf"{path}: chapters\.select: 7 is not a chapter number"):
+        preflight(load_project(path))
+
+
+def test_a_voice_in_another_language_is_a_warning(tmp_path: Path) -> None:
+    plan = preflight(load_project(project(tmp_path, language="fr")))
+    assert plan.warnings == ["voice 'joe' (narrator) speaks 'en' but the book is in 'fr'"]
+
+
+@pytest.mark.parametrize(
+    "cache, problem",
+    [("nosuch://bucket/cache", "unknown storage protocol 'nosuch'"), ("/proc/castline-cache", "cannot use this storage")],
+)
+def test_a_bad_cache_location_fails_the_preflight_naming_the_setting(tmp_path: Path, cache: str, problem: str) -> None:
+    with pytest.raises(StorageError) as err:
+        preflight(load_project(project(tmp_path)), cache)
+    assert str(err.value).startswith(f"--cache-dir / CASTLINE_CACHE_DIR: {cache!r}: ") and problem in str(err.value)
+
+
+def test_a_cache_url_is_opened_with_fsspec(tmp_path: Path) -> None:
+    plan = preflight(load_project(project(tmp_path)), "memory://castline-preflight/cache")
+    assert isinstance(plan.cache, FsspecStorage)
+
+
+def test_the_flow_takes_the_handed_over_plan_only_while_its_files_are_unchanged(tmp_path: Path) -> None:
+    path = project(tmp_path)
+    plan = preflight(load_project(path))
+    hand_over(plan, None)
+    assert plan_for(path, None, None) is plan
+    assert plan_for(path, None, None) is not plan  # handed over once
+    hand_over(plan, None)
+    assert plan_for(path, tmp_path / "elsewhere", None) is not plan  # another render
+    hand_over(plan, None)
+    write_epub(tmp_path / "book.epub", [*BOOK, ("Chapter Three", ["The end."])])
+    fresh = plan_for(path, None, None)
+    assert isinstance(fresh, AudiobookPlan) and fresh is not plan and len(fresh.chapters) == 3
