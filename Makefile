@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup ffmpeg demo test test-slow test-all bench lock clean
+.PHONY: setup ffmpeg demo lint test test-fast test-slow test-all bench lock clean
 
 setup: $(STAMP) ffmpeg
 
@@ -29,8 +29,18 @@ ffmpeg:
 demo: setup
 	$(BIN)/castline render projects/demo-book.yaml
 
-test: setup
+# ruff (pyflakes, pycodestyle, imports, bugbear...) and mypy (pydantic plugin) on the package and the tests.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The default suite, after lint: what CI runs (under 12 minutes here).
+test: lint
 	$(BIN)/pytest -q
+
+# The inner loop (under 3 minutes): no subprocess CLI runs, no end-to-end renders.
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow and not e2e"
 
 # Long end-to-end renders and sweeps over ../shared/corpus.
 test-slow: setup

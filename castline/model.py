@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pandas takes half a second to import; only the table needs it
     import pandas as pd
@@ -150,7 +150,7 @@ def from_table(table: pd.DataFrame) -> list[Utterance]:
 
     out = []
     for row in table.to_dict(orient="records"):
-        clean = {str(k): (None if pd.isna(v) else v) for k, v in row.items()}
+        clean: dict[str, Any] = {str(k): (None if pd.isna(v) else v) for k, v in row.items()}
         clean["index"] = int(clean["index"])
         clean["pause_after"] = float(clean["pause_after"] or 0.0)
         clean["seed"] = None if clean["seed"] is None else int(clean["seed"])

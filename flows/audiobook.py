@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
@@ -45,16 +46,15 @@ def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 synthesize_batch_task = task(
-    synthesize_batch,
     name="synthesize-batch",
     retries=3,
     retry_delay_seconds=[2, 10, 30],
     retry_jitter_factor=0.2,
     retry_condition_fn=_retry_if_transient,
     cache_policy=NONE,
-)
-render_chapter_task = task(render_chapter, name="master-chapter", cache_policy=NONE)
-produce_task = task(produce, name="deliver", cache_policy=NONE)
+)(synthesize_batch)
+render_chapter_task = task(name="master-chapter", cache_policy=NONE)(render_chapter)
+produce_task = task(name="deliver", cache_policy=NONE)(produce)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,8 @@ def synthesize(plan: AudiobookPlan, script: list[Utterance], takes: AudioStore) 
     m = plan.manifest
     batches = plan_batches(script, plan.cast.voices, takes, m.engine.batch_size)
     total = sum(len(b) for b in batches)
-    artifact = create_progress_artifact(0.0, description="Synthesis") if FlowRunContext.get() else None
+    # async_dispatch types the result as "UUID or a coroutine"; called from sync code it is the UUID
+    artifact = cast(UUID, create_progress_artifact(0.0, description="Synthesis")) if FlowRunContext.get() else None
     run_batch = synthesize_batch_task.with_options(retries=m.engine.retries)
     done = 0
     progress.report("synthesize", 0, total)
@@ -114,6 +115,7 @@ def master(plan: AudiobookPlan, script: list[Utterance], stores: Stores) -> list
 def book_tags(plan: AudiobookPlan) -> BookTags:
     m = plan.manifest
     cover_file = plan.project.inputs.get("cover")
+    cover: bytes | None
     if cover_file:
         cover = cover_file.read_bytes()
     else:
@@ -154,8 +156,8 @@ def render_audiobook(plan: AudiobookPlan) -> RenderReport:
     with output_lock(layout.lock, layout.output_dir):
         stores = Stores(takes=AudioStore(plan.cache), chapters=AudioStore(LocalStorage(layout.chapters)))
         script = write_the_script(plan)
-        keys = {u.cache_key for u in script}
-        hits = sum(1 for k in keys if k in stores.takes)
+        keys = {u.cache_key or "" for u in script}
+        hits = sum(k in stores.takes for k in keys)
         synthesis_started = time.monotonic()
         synthesized = synthesize(plan, script, stores.takes)
         synthesis_s = time.monotonic() - synthesis_started
@@ -174,7 +176,9 @@ def _chapter_report(c: MasteredChapter) -> ChapterReport:
                          c.levels.noise_floor_db, c.remastered)
 
 
-@flow(name="audiobook", flow_run_name="audiobook: {manifest}", task_runner=ThreadPoolTaskRunner(max_workers=2))
+# Prefect types task_runner as TaskRunner[PrefectFuture], which its own ThreadPoolTaskRunner (of
+# PrefectConcurrentFuture) does not match for mypy: the generic is invariant.
+@flow(name="audiobook", flow_run_name="audiobook: {manifest}", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]
 def audiobook(manifest: str, output_dir: str | None = None, cache_dir: str | None = None) -> dict[str, Any]:
     """Render the audiobook that ``manifest`` describes; returns the report as a dict."""
     plan = plan_for(manifest, output_dir, cache_dir)

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from castline.atomic import write_text_atomic
@@ -69,7 +70,7 @@ def audiobook_deliverables(output: AudiobookFormats, mastered: Sequence[Mastered
             out.append(Deliverable(
                 f"mp3/{n:0{width}d} - {safe_filename(chapter.title, 80)}.mp3",
                 digest([master.key, n, len(chapters), tag_key, output.mp3_bitrate]),
-                lambda p, c=chapter, n=n: encode_mp3(c, tags, n, len(chapters), p, bitrate=output.mp3_bitrate),
+                partial(encode_mp3, chapter, tags, n, len(chapters), bitrate=output.mp3_bitrate),
             ))
     return out
 

@@ -238,9 +238,9 @@ def _block_sums(x: np.ndarray, block: int, oversample: int) -> _BlockSums:
     for first in range(0, n_blocks, _CHUNK_BLOCKS):
         last = min(n_blocks, first + _CHUNK_BLOCKS)
         start, stop = first * block, min(x.size, last * block)
-        part = np.zeros((last - first) * block, dtype=np.float32)
-        part[: stop - start] = x[start:stop]
-        part = part.reshape(-1, block)
+        flat = np.zeros((last - first) * block, dtype=np.float32)
+        flat[: stop - start] = x[start:stop]
+        part = flat.reshape(-1, block)
         peak[first:last] = np.abs(part).max(axis=1)
         if oversample > 1:
             between = _oversampled_peaks(x, start, stop, block, oversample)

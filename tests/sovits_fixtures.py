@@ -604,8 +604,10 @@ def build_bert_dir(path: str | Path, *, seed: int = 0, hidden_size: int = TINY_B
 def no_mkldnn() -> Iterator[None]:
     """Run CPU convolutions without oneDNN: for tiny models with ever-changing lengths it
     spends seconds building kernels per new shape (use as an autouse fixture in tests)."""
+    # mkldnn.flags() would also set TF32 and warn about Intel GPUs; torch types the flag as a
+    # descriptor that mypy will not let us assign.
     previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
+    torch.backends.mkldnn.enabled = False  # type: ignore[assignment]
     try:
         yield
     finally:

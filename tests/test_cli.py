@@ -12,6 +12,8 @@ import pytest
 import yaml
 from epub_fixtures import write_epub
 
+pytestmark = pytest.mark.e2e  # subprocess CLI runs: left out of make test-fast
+
 BOOK = [("Chapter One", ["It was a dark night."]), ("Chapter Two", ["The sun rose."])]
 
 

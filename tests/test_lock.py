@@ -26,9 +26,8 @@ with output_lock(Path(sys.argv[1]), Path(sys.argv[2])):
 
 def test_a_second_holder_is_refused_with_the_folder_and_the_first_holder(tmp_path: Path) -> None:
     layout = OutputLayout(tmp_path / "out")
-    with output_lock(layout.lock, layout.output_dir):
-        with pytest.raises(OutputInUseError) as err, output_lock(layout.lock, layout.output_dir):
-            pass
+    with output_lock(layout.lock, layout.output_dir), pytest.raises(OutputInUseError) as err, output_lock(layout.lock, layout.output_dir):
+        pass
     message = str(err.value)
     assert message.startswith(f"{layout.output_dir}: another render is using this output directory (pid {os.getpid()} on ")
     with output_lock(layout.lock, layout.output_dir):  # released when the first render ended

@@ -38,6 +38,7 @@ print(result.output)
 """
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("exists", [False, True])
 def test_validate_never_imports_prefect(tmp_path: Path, exists: bool) -> None:
     path = project(tmp_path) if exists else tmp_path / "missing.yaml"

@@ -10,8 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from epub_fixtures import write_epub
+
+pytestmark = pytest.mark.e2e  # a real render killed and resumed: left out of make test-fast
 
 SENTENCES = [f"This is sentence number {n} of a chapter that takes a while to read." for n in range(1, 41)]
 

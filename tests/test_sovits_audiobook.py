@@ -7,11 +7,14 @@ import os
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 from epub_fixtures import write_epub
 from sovits_fixtures import build_sovits_assets, reference_clip
 
 from castline.ffmpeg import probe
+
+pytestmark = pytest.mark.e2e  # an end-to-end render: left out of make test-fast
 
 CHAPTERS = [("First", ["A short line."]), ("Second", ["Another short line.", "And one more."])]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import cast
 
 import pytest
 import torch
@@ -141,7 +142,8 @@ def test_fold_weight_norm_matches_torch() -> None:
     conv = nn.utils.weight_norm(nn.Conv1d(3, 5, 3))
     convt = nn.utils.weight_norm(nn.ConvTranspose1d(4, 2, 6, 2))
     with torch.no_grad():
-        conv.weight_g.mul_(torch.rand_like(conv.weight_g) + 0.5)
+        weight_g = cast(torch.Tensor, conv.weight_g)  # added by weight_norm at run time
+        weight_g.mul_(torch.rand_like(weight_g) + 0.5)
     folded = fold_weight_norm({f"a.{k}": v for k, v in conv.state_dict().items()}
                               | {f"b.{k}": v for k, v in convt.state_dict().items()})
     assert set(folded) == {"a.weight", "a.bias", "b.weight", "b.bias"}
@@ -159,6 +161,7 @@ def _naive_relative_attention(mha: MultiHeadAttention, x: torch.Tensor) -> torch
     """Relative-position self-attention written out entry by entry (as the VITS paper defines it)."""
     b, c, t = x.shape
     h, d, w = mha.n_heads, mha.k_channels, mha.window_size
+    assert w is not None  # the relative-position path only exists with a window
     q = mha.conv_q(x).view(b, h, d, t)
     k = mha.conv_k(x).view(b, h, d, t)
     v = mha.conv_v(x).view(b, h, d, t)

@@ -87,7 +87,11 @@ def test_cached_by_content_hash(models: dict, tmp_path: Path, monkeypatch: pytes
     enc = ReferenceEncoder(models["hubert"], models["v2"], None)
     reads: list[Path] = []
     real_read = reference.read_audio
-    monkeypatch.setattr(reference, "read_audio", lambda p: reads.append(Path(p)) or real_read(p))
+    def reading(p: Path) -> tuple[np.ndarray, int]:
+        reads.append(Path(p))
+        return real_read(p)
+
+    monkeypatch.setattr(reference, "read_audio", reading)
     hubert_calls: list[int] = []
     handle = enc.hubert.register_forward_hook(lambda *_: hubert_calls.append(1))
     try:

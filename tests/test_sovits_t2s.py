@@ -69,6 +69,7 @@ def make_stoppable(model: Text2Semantic) -> Text2Semantic:
         model.ar_audio_embedding.word_embeddings.weight[:100, 0] += 20.0
         for layer in model.h.layers:  # let feature 0 pass every layer norm unchanged in sign
             for norm in (layer.norm1, layer.norm2):
+                assert isinstance(norm, torch.nn.LayerNorm)
                 norm.weight[0], norm.bias[0] = 1.0, 0.0
         model.ar_predict_layer.weight[EOS] = 0.0
         model.ar_predict_layer.weight[EOS, 0] = 5.0
@@ -179,7 +180,7 @@ def test_items_stop_at_their_own_eos_and_leave_the_batch(model: Text2Semantic, m
     rows_per_step: list[int] = []
     original = Text2Semantic._decode_step
 
-    def counting(self: Text2Semantic, batch, tokens, cache_row):  # type: ignore[no-untyped-def]
+    def counting(self: Text2Semantic, batch, tokens, cache_row):
         rows_per_step.append(len(batch.rows))
         return original(self, batch, tokens, cache_row)
 
@@ -214,6 +215,7 @@ def test_finished_rows_kept_in_the_batch_do_not_change_results(
 def test_eos_is_forbidden_before_min_tokens(model: Text2Semantic) -> None:
     with torch.no_grad():
         last = model.h.layers[-1].norm2
+        assert isinstance(last, torch.nn.LayerNorm)
         last.weight[0], last.bias[0] = 0.0, 1.0  # feature 0 of the output is always 1
         model.ar_predict_layer.weight[EOS] = 0.0
         model.ar_predict_layer.weight[EOS, 0] = 1e3  # so EOS wins whenever it may

@@ -49,10 +49,17 @@ class Mastering(Section):
     """Level of the room tone laid under the speech, dBFS RMS (ACX noise floor: at most -60)."""
 
 
+AudiobookFormat = Literal["m4b", "mp3"]
+
+
+def _m4b_only() -> list[AudiobookFormat]:
+    return ["m4b"]
+
+
 class AudiobookOutput(OutputBase):
     """What to deliver and where."""
 
-    formats: list[Literal["m4b", "mp3"]] = Field(default_factory=lambda: ["m4b"], min_length=1)
+    formats: list[AudiobookFormat] = Field(default_factory=_m4b_only, min_length=1)
     name: str | None = None
     """File name stem of the M4B (default: from the title)."""
     m4b_bitrate: str = Field("64k", pattern=r"^\d{2,3}k$")

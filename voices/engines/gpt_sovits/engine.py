@@ -461,11 +461,14 @@ class GPTSoVITSEngine(Engine):
             chunk = [i for i in order[start:start + self.batch_size] if prepared[i].params.noise_scale == noise]
             start += len(chunk)
             refs = [prepared[i].reference for i in chunk]
+            sv_embs = [r.sv_emb for r in refs if r.sv_emb is not None] if self.decoder.needs_sv else None
+            if sv_embs is not None and len(sv_embs) != len(refs):
+                raise EngineError("a reference of a v2Pro model has no speaker-verification embedding")
             out = self.decoder.decode(
                 [results[i].tokens for i in chunk],
                 [prepared[i].target_ids for i in chunk],
                 [r.refer_spec for r in refs],
-                [r.sv_emb for r in refs] if self.decoder.needs_sv else None,
+                sv_embs,
                 speed=[prepared[i].params.speed for i in chunk],
                 noise_scale=noise,
                 seeds=[prepared[i].item.seed for i in chunk],

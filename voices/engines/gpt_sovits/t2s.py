@@ -222,6 +222,7 @@ class SinePosition(nn.Module):
         super().__init__()
         self.dim = dim
         self.alpha = nn.Parameter(torch.ones(1))
+        self.table: torch.Tensor
         self.register_buffer("table", self._table(length), persistent=False)
 
     def _table(self, length: int) -> torch.Tensor:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 __all__ = ["normalize_en", "collapse_punctuation"]
@@ -159,7 +159,7 @@ def _expand_numbers(text: str) -> str:
     text = _RE_TIME.sub(_time, text)
     text = _RE_MEASURE.sub(_measure, text)
     for pattern, names in _RE_MONEY:
-        text = pattern.sub(lambda m, names=names: _money(m, names), text)
+        text = pattern.sub(partial(_money, names=names), text)
     text = _RE_DECIMAL.sub(_decimal, text)
     text = _RE_FRACTION.sub(_fraction, text)
     text = _RE_ORDINAL.sub(lambda m: _words(m.group(0)), text)
