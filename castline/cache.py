@@ -52,8 +52,9 @@ class StoredAudio:
 
     key: str
     sample_rate: Hertz
-    duration: Seconds
+    duration_s: Seconds
     meta: dict[str, Any]
+    """The sidecar: what the writer recorded, plus ``sample_rate`` and ``duration`` (seconds)."""
     storage: Storage = field(repr=False, compare=False)
 
     def local_path(self) -> Path:

@@ -4,6 +4,11 @@ These are plain dataclasses linked by ids. The utterance table of a project (one
 :class:`Utterance`) is the script everybody works from: the script stage writes it with each
 utterance's speaker, casting fills the voice, planning the cache key and seed of its take,
 synthesis the duration; it is saved next to the outputs so a person can read it.
+
+Every quantity carries its unit: the aliases :data:`Seconds`, :data:`Decibels` and
+:data:`Hertz` in types, and ``_s``, ``_db``, ``_hz``, ``_lufs`` suffixes in names. The
+utterance's time fields keep the utterance table's column names (``pause_after``,
+``duration``, ``start``, ``end``), all in seconds.
 """
 
 from __future__ import annotations

@@ -172,7 +172,7 @@ def render_audiobook(plan: AudiobookPlan) -> RenderReport:
 
 
 def _chapter_report(c: MasteredChapter) -> ChapterReport:
-    return ChapterReport(c.chapter_id, c.title, c.duration, c.utterances, c.levels.rms_db, c.levels.peak_db,
+    return ChapterReport(c.chapter_id, c.title, c.duration_s, c.utterances, c.levels.rms_db, c.levels.peak_db,
                          c.levels.noise_floor_db, c.remastered)
 
 

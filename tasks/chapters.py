@@ -40,7 +40,7 @@ class MasteredChapter:
     title: str
     key: str
     path: Path
-    duration: Seconds
+    duration_s: Seconds
     levels: Levels
     utterances: int
     remastered: bool
@@ -83,7 +83,7 @@ def render_chapter(
         title=chapter.title,
         key=key,
         path=stored.local_path(),
-        duration=stored.duration,
+        duration_s=stored.duration_s,
         levels=Levels(**stored.meta["levels"]),
         utterances=len(chapter.takes),
         remastered=remastered,

@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from castline.model import Decibels, Seconds
+
 __all__ = ["ChapterReport", "FileReport", "RenderReport", "to_markdown", "to_json"]
 
 
@@ -18,11 +20,11 @@ __all__ = ["ChapterReport", "FileReport", "RenderReport", "to_markdown", "to_jso
 class ChapterReport:
     id: str
     title: str
-    duration_s: float
+    duration_s: Seconds
     utterances: int
-    rms_db: float
-    peak_db: float
-    noise_floor_db: float
+    rms_db: Decibels
+    peak_db: Decibels
+    noise_floor_db: Decibels
     remastered: bool
 
 
@@ -31,11 +33,11 @@ class FileReport:
     """A delivered file, with levels measured by ffmpeg (astats, ebur128) on the file itself."""
 
     path: str
-    duration_s: float
-    rms_db: float
-    peak_db: float
-    noise_floor_db: float
-    integrated_lufs: float
+    duration_s: Seconds
+    rms_db: Decibels
+    peak_db: Decibels
+    noise_floor_db: Decibels
+    integrated_lufs: Decibels
     acx_ok: bool
     encoded: bool
     """False when the file from the previous render was kept unchanged."""
@@ -53,8 +55,8 @@ class RenderReport:
     unique_takes: int
     cache_hits: int
     synthesized: int
-    synthesis_s: float
-    wall_s: float
+    synthesis_s: Seconds
+    wall_s: Seconds
     warnings: list[str] = field(default_factory=list)
 
     @property

@@ -92,7 +92,7 @@ def with_durations(utterances: Sequence[Utterance], store: AudioStore) -> list[U
     out = []
     for u in utterances:
         stored = store.get(_key(u))
-        out.append(replace(u, duration=stored.duration if stored else None))
+        out.append(replace(u, duration=stored.duration_s if stored else None))
     return out
 
 

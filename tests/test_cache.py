@@ -17,7 +17,7 @@ def test_put_get_round_trip(tmp_path: Path) -> None:
     assert key in store
     again = store.get(key)
     assert again is not None and again.sample_rate == 22050 and again.meta["text"] == "Hello."
-    assert abs(again.duration - 1.0) < 1e-9
+    assert abs(again.duration_s - 1.0) < 1e-9
     np.testing.assert_allclose(again.load(), audio, atol=1e-6)  # 24-bit FLAC
     assert stored.local_path() == again.local_path() == tmp_path / key[:2] / f"{key}.flac"
     leftovers = [p for p in tmp_path.rglob("*") if p.name.startswith(".")]

@@ -23,7 +23,7 @@ def test_takes_at_different_rates_are_mastered_together_and_then_found_in_the_st
     chapter = ChapterTakes("c001", "One", (("a" * 64, 0.5), ("b" * 64, 0.5)))
     first = render_chapter(chapter, takes, chapters, head_s=0.75, tail_s=2.0, spec=MasteringSpec())
     assert first.remastered and first.utterances == 2
-    assert abs(first.duration - (0.75 + 1.0 + 0.5 + 2.0 + 2.0)) < 0.1  # engine padding is trimmed, a little
+    assert abs(first.duration_s - (0.75 + 1.0 + 0.5 + 2.0 + 2.0)) < 0.1  # engine padding is trimmed, a little
     assert -20.5 < first.levels.rms_db < -19.5 and first.levels.peak_db <= -3.5 + 0.01
     again = render_chapter(chapter, takes, chapters, head_s=0.75, tail_s=2.0, spec=MasteringSpec())
     assert not again.remastered and again.key == first.key and again.path == first.path

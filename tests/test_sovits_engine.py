@@ -284,7 +284,7 @@ def test_renders_plan_one_batch_across_speakers_and_cache_the_takes(
     synthesize_batch(batches[0], voices, "en", store)
     for take in takes:
         stored = store.get(take.cache_key or "")
-        assert stored is not None and stored.sample_rate == 32000 and stored.duration >= 0.3
+        assert stored is not None and stored.sample_rate == 32000 and stored.duration_s >= 0.3
     assert plan_batches(plan_takes(utterances, voices, language="en", seed=1), voices, store) == []
 
 

@@ -66,7 +66,7 @@ def test_nothing_cached_is_planned_again(voices, tmp_path: Path) -> None:
     filled = with_durations(takes, store)
     assert all(u.duration and u.duration > 0 and u.cache_key for u in filled)
     stored = store.get(filled[0].cache_key or "")
-    assert stored is not None and stored.meta["seed"] == filled[0].seed and stored.duration == filled[0].duration
+    assert stored is not None and stored.meta["seed"] == filled[0].seed and stored.duration_s == filled[0].duration
 
 
 def test_a_crash_mid_render_keeps_finished_batches(voices, tmp_path: Path, monkeypatch) -> None:

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from castline.manifest.base import ManifestBase, OutputBase, Section
+from castline.model import Decibels, Seconds
 
 __all__ = ["AudiobookManifest", "ChapterSelection", "Pauses", "Mastering", "AudiobookOutput"]
 
@@ -28,24 +29,24 @@ class ChapterSelection(Section):
 class Pauses(Section):
     """Silences, in seconds."""
 
-    sentence: float = Field(0.45, ge=0, le=5)
-    paragraph: float = Field(0.9, ge=0, le=10)
-    title: float = Field(1.5, ge=0, le=10)
+    sentence: Seconds = Field(0.45, ge=0, le=5)
+    paragraph: Seconds = Field(0.9, ge=0, le=10)
+    title: Seconds = Field(1.5, ge=0, le=10)
     """After the spoken chapter title."""
-    head: float = Field(0.75, ge=0.5, le=1.0)
+    head: Seconds = Field(0.75, ge=0.5, le=1.0)
     """Room tone at the start of each chapter (ACX: 0.5-1 s)."""
-    tail: float = Field(2.5, ge=1.0, le=5.0)
+    tail: Seconds = Field(2.5, ge=1.0, le=5.0)
     """Room tone at the end of each chapter (ACX: 1-5 s)."""
 
 
 class Mastering(Section):
     """Loudness targets; the defaults meet ACX."""
 
-    rms_db: float = Field(-20.0, ge=-23.0, le=-18.0)
+    rms_db: Decibels = Field(-20.0, ge=-23.0, le=-18.0)
     """Target RMS level in dBFS (ACX: -23 to -18)."""
-    peak_db: float = Field(-3.5, le=-3.0)
+    peak_db: Decibels = Field(-3.5, le=-3.0)
     """Peak ceiling in dBFS (ACX: at most -3)."""
-    room_tone_db: float = Field(-72.0, le=-60.0)
+    room_tone_db: Decibels = Field(-72.0, le=-60.0)
     """Level of the room tone laid under the speech, dBFS RMS (ACX noise floor: at most -60)."""
 
 

@@ -30,6 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from castline.errors import VoiceError
+from castline.model import Hertz
 from voices.profile import VoiceProfile
 
 __all__ = ["Engine", "SynthesisRequest", "engine_params"]
@@ -76,8 +77,8 @@ class Engine(ABC):
     max_chars: ClassVar[int] = 400
     """The longest text one request should carry; longer sentences are split at clauses."""
 
-    sample_rate: int
-    """Rate of the returned waveforms in Hertz."""
+    sample_rate: Hertz
+    """Rate of the returned waveforms."""
     languages: frozenset[str] = frozenset()
     """Languages the loaded model speaks (primary tags)."""
 

@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from castline.digest import digest, file_sha256
 from castline.errors import EngineError, VoiceError
+from castline.model import Hertz
 from voices.engines.base import Engine, SynthesisRequest, engine_params
 from voices.profile import VoiceProfile
 
@@ -107,7 +108,7 @@ class APIParams(BaseModel):
     timeout_s: float = Field(default=300.0, gt=0)
     """How long one request may take, in seconds."""
     connect_timeout_s: float = Field(default=5.0, gt=0)
-    sample_rate: int = Field(default=32000, ge=8000, le=192000)
+    sample_rate: Hertz = Field(default=32000, ge=8000, le=192000)
     """Rate of the waveforms castline gets, in Hertz; replies at other rates are resampled."""
 
 
