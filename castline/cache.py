@@ -13,7 +13,6 @@ same key write the same content, and the last write wins.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import soundfile as sf
 from castline.digest import digest
 from castline.model import Hertz, Seconds
 from castline.storage import Storage
+from castline.tempfiles import scratch_dir
 
 __all__ = ["AudioStore", "StoredAudio", "utterance_key", "CACHE_FORMAT"]
 
@@ -77,13 +77,18 @@ class AudioStore:
         return self.storage.exists(_meta_name(key))
 
     def get(self, key: str) -> StoredAudio | None:
-        """The entry for ``key``, or None if it is not (completely) stored."""
+        """The entry for ``key``, or None if it is not (completely) stored.
+
+        A hit marks the entry as used (see :meth:`~castline.storage.Storage.touch`), so
+        ``castline gc --max-age`` keeps what renders still read.
+        """
         try:
             meta = json.loads(self.storage.read_bytes(_meta_name(key)))
         except (FileNotFoundError, ValueError):
             return None
         if not self.storage.exists(_audio_name(key)):
             return None
+        self.storage.touch(_meta_name(key))
         return StoredAudio(key, int(meta["sample_rate"]), float(meta["duration"]), meta, self.storage)
 
     def put(self, key: str, audio: np.ndarray, sample_rate: Hertz, meta: dict[str, Any] | None = None) -> StoredAudio:
@@ -91,7 +96,7 @@ class AudioStore:
         samples = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
         if samples.size == 0:  # FLAC cannot hold zero frames; an empty take is 10 ms of silence
             samples = np.zeros(sample_rate // 100, dtype=np.float32)
-        with tempfile.TemporaryDirectory(prefix="castline-store-") as scratch:
+        with scratch_dir("store") as scratch:
             local = Path(scratch) / "audio.flac"
             sf.write(local, samples, sample_rate, format="FLAC", subtype="PCM_24")
             self.storage.put_file(_audio_name(key), local)

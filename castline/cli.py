@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import subprocess
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -32,7 +34,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from castline import settings
+from castline import lifeline, settings
 from castline.errors import CastlineError
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ def _setup(verbose: bool) -> None:
     )
 
 
-def _fail(exc: BaseException | str) -> None:
+def _fail(exc: BaseException | str) -> NoReturn:
     console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
@@ -143,7 +145,9 @@ def _start_prefect_server() -> threading.Thread | None:
 
     Without ``PREFECT_API_URL`` the first flow call starts a local server in a subprocess and
     waits for it (about 7 s here); starting it early overlaps that wait with reading the book.
-    The flow then finds the server running. Any failure is left for the flow to report.
+    The flow then finds the server running (Prefect keeps one instance per port, shared by
+    subclasses). The server process is adopted by castline's lifeline, so it dies with
+    castline. Any failure is left for the flow to report.
     """
     if os.environ.get("PREFECT_API_URL"):
         return None
@@ -152,13 +156,24 @@ def _start_prefect_server() -> threading.Thread | None:
         try:
             from prefect.server.api.server import SubprocessASGIServer
 
-            SubprocessASGIServer().start()
+            class AdoptedServer(SubprocessASGIServer):
+                def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+                    process = super()._run_uvicorn_command()
+                    lifeline.adopt(process.pid)
+                    return process
+
+            AdoptedServer().start()
         except Exception as exc:  # the flow tries again and reports it properly
             logging.getLogger(__name__).debug("early Prefect server start failed: %s", exc)
 
     thread = threading.Thread(target=start, name="prefect-server", daemon=True)
     thread.start()
     return thread
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM ends a render like Ctrl-C: clean-up handlers run (Python's default would skip them)."""
+    raise KeyboardInterrupt
 
 
 def _progress_bar() -> tuple[Progress, Callable[[str, int, int], None]]:
@@ -195,6 +210,8 @@ def render(
         from castline.project import load_project
 
         load_project(manifest, out)  # fail fast on the manifest, before Prefect starts
+        lifeline.start()
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         server = _start_prefect_server()
         plan = _preflight(manifest, out, cache_dir)  # everything else, while the server starts
         from flows.preflight import hand_over
@@ -218,6 +235,46 @@ def render(
         print(f"  {plan.project.output_dir / 'report.md'}")
 
     _guarded(run, verbose)
+
+
+@app.command()
+def gc(
+    manifest: Path = ManifestArg,
+    max_age: str | None = typer.Option(None, "--max-age", help="Remove entries unused for longer than this (30d, 12h, 90m)."),
+    max_size: str | None = typer.Option(None, "--max-size", help="Then remove the oldest until each store fits (10G, 500M)."),
+    cache_dir: str | None = typer.Option(
+        None, "--cache-dir", envvar="CASTLINE_CACHE_DIR", help="The utterance cache, if it is not the project's own."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Say what would be removed; remove nothing."),
+) -> None:
+    """Prune MANIFEST's utterance cache and mastered-chapter store by age and/or size."""
+    _setup(False)
+    from castline.gc import parse_age_s, parse_size_bytes, prune
+
+    if max_age is None and max_size is None:
+        _fail("gc: give --max-age, --max-size or both")
+    try:
+        age_s = parse_age_s(max_age) if max_age else None
+        size_bytes = parse_size_bytes(max_size) if max_size else None
+    except ValueError as exc:
+        _fail(f"gc: {exc}")
+
+    def run() -> None:
+        from castline.lock import output_lock
+        from castline.project import load_project
+        from castline.storage import LocalStorage, Storage, open_storage
+        from flows.preflight import CACHE_SETTING
+
+        layout = load_project(manifest).layout
+        cache: Storage = open_storage(cache_dir, setting=CACHE_SETTING) if cache_dir else LocalStorage(layout.utterance_cache)
+        with output_lock(layout.lock, layout.output_dir):  # never prune under a running render of this project
+            for label, storage in (("utterance cache", cache), ("mastered chapters", LocalStorage(layout.chapters))):
+                result = prune(storage, max_age_s=age_s, max_size_bytes=size_bytes, dry_run=dry_run)
+                verb = "would remove" if dry_run else "removed"
+                print(f"{label} ({storage.url}): {verb} {result.removed_entries} entries ({result.removed_bytes / 1e6:.1f} MB), "
+                      f"kept {result.kept_entries} ({result.kept_bytes / 1e6:.1f} MB)")
+
+    _guarded(run)
 
 
 @app.command()

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from castline import lifeline
 from castline.errors import AudioError, FFmpegError
 
 __all__ = [
@@ -70,25 +71,34 @@ def ffprobe_binary() -> str:
 def _execute(
     command: list[str], input_bytes: bytes | None, timeout_s: float | None, level: int
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run ``command``; raise FFmpegError with its stderr on a non-zero exit or a timeout."""
+    """Run ``command``; raise FFmpegError with its stderr on a non-zero exit or a timeout.
+
+    The child is adopted by castline's lifeline, so it does not outlive a killed castline.
+    """
     log.log(level, "running: %s", shlex.join(command))
     try:
-        done = subprocess.run(
+        process = subprocess.Popen(
             command,
-            input=input_bytes,
-            stdin=None if input_bytes is not None else subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
+            stdin=subprocess.PIPE if input_bytes is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
-    except subprocess.TimeoutExpired as err:
-        stderr = (err.stderr or b"").decode("utf-8", "replace")
-        raise FFmpegError(command, -1, f"{stderr}\ntimed out after {timeout_s} s") from err
     except OSError as err:  # not executable, vanished between which() and exec, ...
         raise FFmpegError(command, _NOT_FOUND, str(err)) from err
-    if done.returncode != 0:
-        raise FFmpegError(command, done.returncode, done.stderr.decode("utf-8", "replace"))
-    return done
+    with lifeline.watched(process):
+        try:
+            stdout, stderr = process.communicate(input_bytes, timeout=timeout_s)
+        except subprocess.TimeoutExpired as err:
+            process.kill()
+            _, late = process.communicate()
+            raise FFmpegError(command, -1, f"{late.decode('utf-8', 'replace')}\ntimed out after {timeout_s} s") from err
+        except BaseException:  # KeyboardInterrupt, SystemExit: never leave ffmpeg running
+            process.kill()
+            process.wait()
+            raise
+    if process.returncode != 0:
+        raise FFmpegError(command, process.returncode, stderr.decode("utf-8", "replace"))
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def run_ffmpeg(

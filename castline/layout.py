@@ -12,8 +12,11 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from castline.tempfiles import remove_dead_scratch_dirs, remove_stale_temp_files
 
 __all__ = ["OutputLayout", "inside", "WORK_DIR_NAME"]
 
@@ -64,3 +67,15 @@ class OutputLayout:
     @property
     def lock(self) -> Path:
         return self.work_dir / "lock"
+
+    def remove_leftovers(self) -> None:
+        """Clear what killed renders left: staging folders, temporary files, scratch folders.
+
+        Call it holding the output directory's lock (:mod:`castline.lock`): no live render is
+        then writing here, so every staging folder and temporary file under ``.castline/`` is
+        a dead one's.
+        """
+        shutil.rmtree(self.staging, ignore_errors=True)
+        if self.work_dir.is_dir():
+            remove_stale_temp_files(self.work_dir)
+        remove_dead_scratch_dirs()

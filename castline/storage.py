@@ -27,15 +27,18 @@ import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import fsspec
 from fsspec.registry import known_implementations
 
-from castline.atomic import atomic_path
 from castline.errors import StorageError
+from castline.tempfiles import atomic_path
 
-__all__ = ["Storage", "LocalStorage", "FsspecStorage", "open_storage"]
+__all__ = ["Storage", "StoredFile", "LocalStorage", "FsspecStorage", "open_storage"]
 
 # Object stores: one PUT is already atomic and "rename" is copy + delete, so write directly.
 _OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
@@ -53,7 +56,7 @@ def _check_name(name: str) -> str:
 
 
 def _replace_atomically(path: Path, write: Callable[[str], object]) -> None:
-    """Write ``path`` through :func:`~castline.atomic.atomic_path`, making its folder first."""
+    """Write ``path`` through :func:`~castline.tempfiles.atomic_path`, making its folder first."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
         write(str(temporary))
@@ -62,6 +65,16 @@ def _replace_atomically(path: Path, write: Callable[[str], object]) -> None:
 def _check_prefix(prefix: str) -> str:
     """A folder-like prefix: "" for everything, else a valid name with one trailing slash."""
     return "" if prefix == "" else _check_name(prefix.removesuffix("/")) + "/"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One entry of a storage, as :meth:`Storage.scan` lists it."""
+
+    name: str
+    size_bytes: int
+    modified_s: float
+    """When it was written or last touched, in seconds since the epoch."""
 
 
 class Storage(ABC):
@@ -94,9 +107,21 @@ class Storage(ABC):
     def delete(self, name: str) -> None:
         """Remove the entry; missing is not an error, so clean-ups can be repeated safely."""
 
-    @abstractmethod
     def list(self, prefix: str = "") -> Iterator[str]:
         """Names under a folder-like prefix ("4a/" or ""), recursively, in no set order; no temp files."""
+        return (entry.name for entry in self.scan(prefix))
+
+    @abstractmethod
+    def scan(self, prefix: str = "") -> Iterator[StoredFile]:
+        """Like :meth:`list`, with each entry's size and time, for pruning (``castline gc``)."""
+
+    @abstractmethod
+    def touch(self, name: str) -> None:
+        """Mark the entry as used now, so pruning by age keeps what renders still use.
+
+        Best effort: where the backend cannot change an object's time (object stores), an
+        entry's time stays the time it was written.
+        """
 
     @abstractmethod
     def _probe(self) -> None:
@@ -134,14 +159,20 @@ class LocalStorage(Storage):
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)
 
-    def list(self, prefix: str = "") -> Iterator[str]:
+    def scan(self, prefix: str = "") -> Iterator[StoredFile]:
         prefix = _check_prefix(prefix)
         for folder, dirs, files in os.walk(self.root / prefix):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             rel = Path(folder).relative_to(self.root).as_posix()
             for file in sorted(files):
                 if not file.startswith("."):
-                    yield file if rel == "." else f"{rel}/{file}"
+                    with contextlib.suppress(FileNotFoundError):  # removed while we looked
+                        st = os.lstat(os.path.join(folder, file))
+                        yield StoredFile(file if rel == "." else f"{rel}/{file}", st.st_size, st.st_mtime)
+
+    def touch(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(self._path(name))
 
     def _probe(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -228,14 +259,20 @@ class FsspecStorage(Storage):
         with contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(self._path(name))
 
-    def list(self, prefix: str = "") -> Iterator[str]:
+    def scan(self, prefix: str = "") -> Iterator[StoredFile]:
         base = self._path(_check_prefix(prefix)).rstrip("/")
         self.fs.invalidate_cache(base)
         start = len(self.root) + 1 if self.root else 0
-        for path in sorted(self.fs.find(base)):
+        found: dict[str, dict[str, Any]] = self.fs.find(base, detail=True)
+        for path in sorted(found):
             rel = path[start:]
             if (path.startswith(base + "/") or not base) and not any(p.startswith(".") for p in rel.split("/")):
-                yield rel
+                yield StoredFile(rel, int(found[path].get("size") or 0), _modified_s(found[path]))
+
+    def touch(self, name: str) -> None:
+        if not self.object_store:  # an object's time cannot change without rewriting it
+            with contextlib.suppress(FileNotFoundError, NotImplementedError, ValueError):
+                self.fs.touch(self._path(_check_name(name)), truncate=False)
 
     def _probe(self) -> None:
         if self.root and not self.object_store:
@@ -246,6 +283,17 @@ class FsspecStorage(Storage):
         self.fs.rm_file(path)
         if data != _PROBE:
             raise OSError("the probe object read back different bytes")
+
+
+def _modified_s(info: dict[str, Any]) -> float:
+    """An fsspec entry's time in epoch seconds, whichever key and type the backend uses."""
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, (int, float)):
+            return float(value)
+    return 0.0
 
 
 def _describe(exc: BaseException) -> str:

@@ -21,12 +21,14 @@ from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from castline import progress
+from castline import lifeline, progress
 from castline.cache import AudioStore
 from castline.errors import ManifestError
+from castline.layout import inside
 from castline.lock import output_lock
 from castline.model import Utterance, to_table
 from castline.storage import LocalStorage
+from castline.tempfiles import remove_stale_temp_files
 from flows.preflight import AudiobookPlan, engine_max_chars, plan_for
 from tasks.cast import NARRATOR, cast_utterances
 from tasks.chapters import MasteredChapter, group_takes, render_chapter
@@ -39,6 +41,9 @@ from tasks.script import Pacing, write_script
 from tasks.synthesize import is_retryable, plan_batches, plan_takes, synthesize_batch, with_durations
 
 __all__ = ["audiobook", "render_audiobook"]
+
+SHARED_TEMP_AGE_S = 3600.0
+"""A temporary file this old in a cache shared with other renders is a dead writer's."""
 
 
 def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -154,6 +159,9 @@ def render_audiobook(plan: AudiobookPlan) -> RenderReport:
     started = time.monotonic()
     layout = plan.project.layout
     with output_lock(layout.lock, layout.output_dir):
+        layout.remove_leftovers()
+        if isinstance(plan.cache, LocalStorage) and not inside(plan.cache.root, layout.work_dir):
+            remove_stale_temp_files(plan.cache.root, older_than_s=SHARED_TEMP_AGE_S)  # other renders may share it
         stores = Stores(takes=AudioStore(plan.cache), chapters=AudioStore(LocalStorage(layout.chapters)))
         script = write_the_script(plan)
         keys = {u.cache_key or "" for u in script}
@@ -181,6 +189,7 @@ def _chapter_report(c: MasteredChapter) -> ChapterReport:
 @flow(name="audiobook", flow_run_name="audiobook: {manifest}", task_runner=ThreadPoolTaskRunner(max_workers=2))  # type: ignore[arg-type]
 def audiobook(manifest: str, output_dir: str | None = None, cache_dir: str | None = None) -> dict[str, Any]:
     """Render the audiobook that ``manifest`` describes; returns the report as a dict."""
+    lifeline.start()  # ffmpeg children die with this process, however it dies
     plan = plan_for(manifest, output_dir, cache_dir)
     if not isinstance(plan, AudiobookPlan):
         raise ManifestError(manifest, "kind", f"{plan.project.manifest.kind!r} is not an audiobook")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -34,9 +33,9 @@ from pathlib import Path
 
 import soundfile
 
-from castline.atomic import atomic_path
 from castline.errors import AudioError
 from castline.ffmpeg import LoudnessStats, audio_stream, measure_loudness, probe, run_ffmpeg
+from castline.tempfiles import atomic_path, scratch_dir
 
 __all__ = [
     "AAC_HEADROOM_DB",
@@ -313,7 +312,7 @@ def encode_m4b(
     marks, bounds, timebase = _chapter_marks(chapters)
     text, overrides = chapters_ffmetadata(marks, timebase)
     n = len(chapters)
-    with tempfile.TemporaryDirectory(prefix="castline-m4b-") as scratch:
+    with scratch_dir("m4b") as scratch:
         meta = Path(scratch) / "chapters.ffmeta"
         meta.write_text(text, encoding="utf-8")
         inputs = [arg for chapter in chapters for arg in ("-i", str(chapter.path))]
@@ -352,7 +351,7 @@ def encode_mp3(
         raise ValueError(f"track must be in 1..{total}, got {track}")
     path = Path(chapter.path)
     _sample_count(path)  # names a missing or empty file before ffmpeg does
-    with tempfile.TemporaryDirectory(prefix="castline-mp3-") as scratch:
+    with scratch_dir("mp3") as scratch:
         cover_in, cover_out = _cover_args(tags.cover, Path(scratch), 1) if tags.cover else ([], [])
         rest = ["-map", "0:a:0", *cover_out, "-map_metadata", "-1", "-map_chapters", "-1"]
         rest += _tag_args({

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-from castline.atomic import write_text_atomic
 from castline.digest import digest
 from castline.ffmpeg import LoudnessStats
+from castline.tempfiles import write_text_atomic
 from tasks.chapters import MasteredChapter
 from tasks.deliver import BookTags, ChapterAudio, Encoded, encode_m4b, encode_mp3
 from tasks.publish import Staging, safe_filename

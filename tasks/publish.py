@@ -20,9 +20,9 @@ import unicodedata
 import uuid
 from pathlib import Path, PurePosixPath
 
-from castline.atomic import write_text_atomic
 from castline.errors import OutputPathError
 from castline.layout import OutputLayout, inside
+from castline.tempfiles import write_text_atomic
 
 __all__ = ["Staging", "safe_filename"]
 

@@ -152,3 +152,25 @@ def test_a_render_into_an_output_folder_in_use_is_refused(tmp_path: Path) -> Non
     assert result.returncode == 1 and len(errors) == 1, result.stderr
     assert f"{tmp_path / 'out'}: another render is using this output directory (pid {holder.pid} on " in errors[0]
     assert not list((tmp_path / "out" / ".castline").glob("cache"))  # refused before anything was synthesized
+
+
+def test_gc_prunes_the_project_stores_by_age(tmp_path: Path) -> None:
+    import numpy as np
+
+    from castline.cache import AudioStore
+    from castline.storage import LocalStorage
+
+    write_epub(tmp_path / "book.epub", BOOK)
+    path = project(tmp_path)
+    store = AudioStore(LocalStorage(tmp_path / "out" / ".castline" / "cache" / "utterances"))
+    store.put("ab" * 32, np.zeros(1600, dtype=np.float32), 16000)
+    store.put("cd" * 32, np.zeros(1600, dtype=np.float32), 16000)
+    old = 1_000_000_000  # 2001
+    for name in store.storage.list("ab"):
+        os.utime(store.storage.local_path(name), (old, old))
+    missing = castline("gc", str(path), cwd=tmp_path)
+    assert missing.returncode == 1 and "give --max-age, --max-size or both" in missing.stderr
+    done = castline("gc", str(path), "--max-age", "30d", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "utterance cache" in done.stdout and "removed 1 entries" in done.stdout
+    assert "ab" * 32 not in store and "cd" * 32 in store

@@ -37,9 +37,16 @@ def test_kill_mid_render_then_resume(tmp_path: Path) -> None:
     kept = len(list(takes.glob("*/*.json")))
     assert 8 <= kept < 42, kept  # killed mid-synthesis (42 = 40 sentences + 2 titles)
     assert not list((tmp_path / "out").glob("*.m4b")) and not (tmp_path / "out" / "report.json").exists()
+    # what a kill during encoding leaves besides: a staging folder and temporary files
+    work = tmp_path / "out" / ".castline"
+    (work / "staging" / "0123456789ab").mkdir(parents=True)
+    (work / "staging" / "0123456789ab" / ".Long.m4b.k2j3.tmp").write_bytes(b"\0" * 1000)
+    next(takes.glob("*/")).joinpath(".0a1b.flac.x7y8.tmp").write_bytes(b"\0" * 1000)
 
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert report["cache_hits"] >= kept and report["synthesized"] == 42 - report["cache_hits"]
     assert len(list((tmp_path / "out").glob("*.m4b"))) == 1
+    assert not (work / "staging").exists() or not list((work / "staging").iterdir())
+    assert not [p for p in work.rglob("*.tmp")], "temporary files of the killed render were left"

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import torch
 
 from castline.digest import file_sha256
 from castline.errors import AudioError, CheckpointError
+from castline.tempfiles import scratch_dir
 from voices.engines.gpt_sovits.mel import resample
 from voices.engines.gpt_sovits.sovits import SoVITSDecoder
 from voices.engines.gpt_sovits.sv import SV_RATE_HZ, SpeakerVerifier
@@ -69,7 +69,7 @@ class ReferencePrompt:
 
 def _decode_with_ffmpeg(path: Path) -> tuple[np.ndarray, int]:
     """Decode any format ffmpeg reads to float32 [samples, channels] at the native rate."""
-    with tempfile.TemporaryDirectory(prefix="castline-ref-") as tmp:
+    with scratch_dir("ref") as tmp:
         out = Path(tmp) / "decoded.wav"
         cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-vn", "-acodec", "pcm_f32le", str(out)]
         try:
