@@ -10,6 +10,16 @@ Profile parameters::
       length_scale: 1.0                # > 1 speaks slower
       noise_scale: 0.667
       noise_w_scale: 0.8
+
+A take is a pure function of its text, voice and seed. Piper's VITS graph samples inside
+the model (``RandomNormalLike`` nodes: the stochastic duration predictor's noise and the
+prior's noise) from onnxruntime's own generator, which cannot be seeded per run: the same
+request gave a different waveform, even a different length, on every run, so a resumed
+render differed from a clean one under equal cache keys. So the graph is rewritten in memory
+at load (:mod:`voices.engines.piper_noise`; the model file is never touched) to take that
+noise as inputs, drawn with numpy from ``SynthesisRequest.seed`` for each sentence. The
+result does not depend on batch order, worker thread or process; the fingerprint is
+unchanged (the seed is already part of every cache key).
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from castline.digest import digest, file_sha256
 from castline.errors import EngineError, VoiceError
 from voices.engines.base import Engine, SynthesisRequest, engine_params
+from voices.engines.piper_noise import SeededSession, UnsupportedRandomOp
 from voices.profile import VoiceProfile
 
 __all__ = ["PiperEngine", "PiperParams"]
@@ -116,6 +127,7 @@ class PiperEngine(Engine):
     max_chars: ClassVar[int] = 400
 
     def __init__(self, files: _VoiceFiles, workers: int | None = None) -> None:
+        import onnx
         import onnxruntime
         from piper import PiperVoice
         from piper.config import PiperConfig
@@ -126,9 +138,12 @@ class PiperEngine(Engine):
         options.intra_op_num_threads = 1  # parallelism comes from `workers` (see synthesize)
         options.inter_op_num_threads = 1
         try:
-            session = onnxruntime.InferenceSession(str(files.model), sess_options=options, providers=["CPUExecutionProvider"])
-            self._voice = PiperVoice(session=session, config=PiperConfig.from_dict(self._config))
-        except Exception as exc:  # onnxruntime raises its own exception types for bad models
+            # The graph's random nodes become noise inputs (see the module docstring).
+            self._graph = SeededSession(onnx.load(str(files.model)), options, ["CPUExecutionProvider"])
+            self._voice = PiperVoice(session=self._graph.session, config=PiperConfig.from_dict(self._config))
+        except UnsupportedRandomOp as exc:
+            raise VoiceError(files.model, f"cannot seed Piper model: {exc}") from None
+        except Exception as exc:  # onnx and onnxruntime raise their own exception types for bad models
             raise VoiceError(files.model, f"cannot load Piper model: {exc}") from None
         self.sample_rate = self._voice.config.sample_rate
         self.languages = frozenset({self._voice.config.espeak_voice.split("-")[0]})
@@ -174,18 +189,34 @@ class PiperEngine(Engine):
             return list(pool.map(self._speak, requests))
 
     def _speak(self, request: SynthesisRequest) -> np.ndarray:
-        from piper import SynthesisConfig
-
+        """What ``PiperVoice.synthesize`` does (one graph run per sentence, no normalization,
+        clipped to [-1, 1]), with the graph's noise drawn from the request's seed: sentence
+        ``i`` of a request gets noise stream ``i``."""
         params = _params(request.voice)
-        syn = SynthesisConfig(
-            speaker_id=_speaker_id(request.voice, params, self._config),
-            length_scale=params.length_scale,
-            noise_scale=params.noise_scale,
-            noise_w_scale=params.noise_w_scale,
-            normalize_audio=False,
-        )
+        config = self._voice.config
+        length_scale = config.length_scale if params.length_scale is None else params.length_scale
+        noise_scale = config.noise_scale if params.noise_scale is None else params.noise_scale
+        noise_w_scale = config.noise_w_scale if params.noise_w_scale is None else params.noise_w_scale
+        scales = np.array([noise_scale, length_scale, noise_w_scale], dtype=np.float32)
+        speaker = _speaker_id(request.voice, params, self._config)
+        if config.num_speakers <= 1:
+            speaker = None
+        elif speaker is None:
+            speaker = config.default_speaker_id
+        chunks: list[np.ndarray] = []
         try:
-            chunks = [c.audio_float_array for c in self._voice.synthesize(request.text, syn_config=syn)]
+            sentences = [p for p in self._voice.phonemize(request.text) if p]
+            for stream, phonemes in enumerate(sentences):
+                ids = self._voice.phonemes_to_ids(phonemes)
+                feeds: dict[str, np.ndarray] = {
+                    "input": np.array([ids], dtype=np.int64),
+                    "input_lengths": np.array([len(ids)], dtype=np.int64),
+                    "scales": scales,
+                }
+                if speaker is not None:
+                    feeds["sid"] = np.array([speaker], dtype=np.int64)
+                audio = self._graph.run(feeds, seed=request.seed, stream=stream, units=len(ids), stretch=length_scale)
+                chunks.append(np.clip(audio.reshape(-1), -1.0, 1.0).astype(np.float32))
         except Exception as exc:  # onnxruntime/espeak failures surface as generic exceptions
             raise EngineError(f"piper failed on {request.text[:60]!r}: {exc}") from exc
         if not chunks:
