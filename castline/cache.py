@@ -23,7 +23,7 @@ import soundfile as sf
 from castline.digest import digest
 from castline.model import Hertz, Seconds
 from castline.storage import Storage
-from castline.tempfiles import scratch_dir
+from castline.tempfiles import reraise_as_write_failure, scratch_dir
 
 __all__ = ["AudioStore", "StoredAudio", "utterance_key", "CACHE_FORMAT"]
 
@@ -98,7 +98,10 @@ class AudioStore:
             samples = np.zeros(sample_rate // 100, dtype=np.float32)
         with scratch_dir("store") as scratch:
             local = Path(scratch) / "audio.flac"
-            sf.write(local, samples, sample_rate, format="FLAC", subtype="PCM_24")
+            try:
+                sf.write(local, samples, sample_rate, format="FLAC", subtype="PCM_24")
+            except (OSError, RuntimeError) as exc:  # libsndfile reports a full disk as "System error."
+                reraise_as_write_failure(local, exc)
             self.storage.put_file(_audio_name(key), local)
         record = dict(meta or {}, sample_rate=sample_rate, duration=len(samples) / sample_rate)
         self.storage.write_bytes(_meta_name(key), json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))

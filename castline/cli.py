@@ -16,6 +16,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -35,7 +36,7 @@ from rich.progress import (
 from rich.table import Table
 
 from castline import lifeline, settings
-from castline.errors import CastlineError
+from castline.errors import CastlineError, shorten
 
 if TYPE_CHECKING:
     from flows.preflight import Plan
@@ -54,15 +55,33 @@ STAGES = {"synthesize": "Synthesizing utterances", "master": "Mastering chapters
 ManifestArg = typer.Argument(..., exists=False, dir_okay=False, help="The project manifest (YAML).")
 
 
+def _console_worthy(record: logging.LogRecord) -> bool:
+    """Without -v the terminal shows castline's warnings, never Prefect's chatter or a traceback."""
+    return not record.name.startswith("prefect") and record.exc_info is None
+
+
 def _setup(verbose: bool) -> None:
+    """Logging: the terminal gets warnings (everything with -v); the log file gets everything.
+
+    Prefect keeps a root handler it finds (ours) and sends its flow and task logs there; a
+    failing flow logs its traceback at ERROR. Without -v those go to the log file only, so a
+    failure prints the one-line ``error:`` and nothing else.
+    """
     settings.configure()
+    terminal = RichHandler(console=console, show_path=False, show_time=verbose)
+    terminal.setLevel(logging.INFO if verbose else logging.WARNING)
     if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False, show_time=verbose)],
-    )
+        terminal.addFilter(_console_worthy)
+    handlers: list[logging.Handler] = [terminal]
+    try:
+        settings.log_file().parent.mkdir(parents=True, exist_ok=True)
+        file = RotatingFileHandler(settings.log_file(), maxBytes=5 << 20, backupCount=3, encoding="utf-8")
+        file.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+        handlers.append(file)
+    except OSError:  # an unwritable home: the terminal still says what matters
+        pass
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # every Prefect API request, otherwise
 
 
 def _fail(exc: BaseException | str) -> NoReturn:
@@ -75,13 +94,18 @@ def _guarded(run: Callable[[], None], verbose: bool = False) -> None:
         run()
     except CastlineError as exc:
         _fail(exc)
+    except OSError as exc:  # a file system problem the code did not expect: still name the path
+        logging.getLogger("castline").error("file system error", exc_info=True)
+        where = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{where}{exc.strerror or exc}")
     except KeyboardInterrupt:
         console.print("interrupted: everything synthesized so far is cached; run again to resume")
         raise typer.Exit(130) from None
     except Exception as exc:  # the edge: anything unexpected still gets one line (and a traceback with -v)
+        logging.getLogger("castline").error("unexpected failure", exc_info=True)
         if verbose:
             console.print_exception()
-        _fail(f"{type(exc).__name__}: {exc} (run with --verbose for the traceback)")
+        _fail(f"{type(exc).__name__}: {shorten(str(exc))} (the traceback is in {settings.log_file()}, or run with --verbose)")
 
 
 def _preflight(manifest: Path, out: Path | None, cache: str | None) -> Plan:

@@ -7,6 +7,7 @@ they are found and reported once, at the edge (the CLI or the flow).
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +24,55 @@ __all__ = [
     "OutputPathError",
     "StorageError",
     "OutputInUseError",
+    "SHORT_LIMIT",
+    "shorten",
+    "quoted",
 ]
+
+SHORT_LIMIT = 200
+"""Most characters of a user-supplied value an error message quotes."""
+
+PATH_LIMIT = 400
+"""Most characters of a path an :class:`InputError` shows (a path can come from a manifest)."""
+
+PROBLEM_LIMIT = 500
+"""Most characters of the problem a :class:`ManifestError` or :class:`VoiceError` states (a
+last resort: the code that builds a message quotes values through :func:`quoted`)."""
+
+
+def shorten(text: str, limit: int = SHORT_LIMIT) -> str:
+    """``text`` itself, or its start and how long it was when it is longer than ``limit``.
+
+    The result is at most ``limit`` characters (and never less than the start of the text)::
+
+        shorten("x" * 5000, 40) == "xxxxxxxxxxxxxxxxxx... (5000 characters)"
+    """
+    if len(text) <= limit:
+        return text
+    note = f"... ({len(text)} characters)"
+    return text[: max(limit - len(note), 10)] + note
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = 6
+_REPR.maxstring = _REPR.maxother = SHORT_LIMIT
+
+
+def quoted(value: object, limit: int = SHORT_LIMIT) -> str:
+    """``repr(value)`` for an error message, at most about ``limit`` characters.
+
+    Strings keep their start and say how long they were (``'abc...'... (140000 characters)``);
+    collections are elided (``[1, 2, 3, 4, 5, 6, ...]``) without building their whole repr.
+    """
+    if isinstance(value, (str, bytes, bytearray)):
+        text = repr(value[: limit + 1])
+        if len(value) <= limit and len(text) <= limit:
+            return text
+        unit = "characters" if isinstance(value, str) else "bytes"
+        note = f"... ({len(value)} {unit})"
+        return text[: max(limit - len(note), 20)] + note
+    return shorten(_REPR.repr(value), limit)
 
 
 class CastlineError(Exception):
@@ -36,15 +85,16 @@ class InputError(CastlineError):
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = Path(path)
         self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(f"{shorten(str(self.path), PATH_LIMIT)}: {problem}")
 
 
 class ManifestError(InputError):
     """The project manifest is malformed: names the file, the key and the problem."""
 
     def __init__(self, path: str | Path, key: str | None, problem: str) -> None:
-        self.key = key
-        super().__init__(path, f"{key}: {problem}" if key else problem)
+        self.key = key if key is None else shorten(key, SHORT_LIMIT)
+        problem = shorten(problem, PROBLEM_LIMIT)
+        super().__init__(path, f"{self.key}: {problem}" if self.key else problem)
 
 
 class EpubError(InputError):
@@ -58,6 +108,9 @@ class AudioError(InputError):
 class VoiceError(InputError):
     """A voice profile is missing or invalid."""
 
+    def __init__(self, path: str | Path, problem: str) -> None:
+        super().__init__(path, shorten(problem, PROBLEM_LIMIT))
+
 
 class CheckpointError(InputError):
     """A model checkpoint is missing, truncated or does not match what the profile says."""
@@ -70,10 +123,11 @@ class EngineError(CastlineError):
 class OutputPathError(CastlineError):
     """A path would be written outside the project's output directory."""
 
-    def __init__(self, path: str | Path, root: str | Path) -> None:
+    def __init__(self, path: str | Path, root: str | Path, reason: str = "") -> None:
         self.path = Path(path)
         self.root = Path(root)
-        super().__init__(f"{self.path}: refusing to write outside the output directory {self.root}")
+        why = f"{reason}: " if reason else ""
+        super().__init__(f"{self.path}: {why}refusing to write outside {self.root}")
 
 
 class FFmpegError(CastlineError):
@@ -83,10 +137,11 @@ class FFmpegError(CastlineError):
         self.command = list(command)
         self.returncode = returncode
         self.stderr = stderr
-        tail = "\n".join(stderr.strip().splitlines()[-15:])
-        super().__init__(
-            f"{self.command[0]} exited with code {returncode}: {' '.join(self.command)}\n{tail}"
-        )
+        # The message quotes each argument and each line of ffmpeg's log shortened: a long
+        # title or a hostile file name must not make it megabytes long.
+        tail = "\n".join(shorten(line, PROBLEM_LIMIT) for line in stderr.strip().splitlines()[-15:])
+        shown = shorten(" ".join(shorten(arg, 120) for arg in self.command), 2000)
+        super().__init__(f"{shorten(self.command[0], 120)} exited with code {returncode}: {shown}\n{tail}")
 
 
 class StorageError(CastlineError):
@@ -106,3 +161,12 @@ class OutputInUseError(CastlineError):
         self.output_dir = Path(output_dir)
         self.holder = holder
         super().__init__(f"{self.output_dir}: another render is using this output directory ({holder})")
+
+
+class WriteError(CastlineError):
+    """A file could not be written: a full disk, a quota, a permission, a read-only file system."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: cannot write: {problem}")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from castline import lifeline
-from castline.errors import AudioError, FFmpegError
+from castline.errors import AudioError, FFmpegError, InputError
 
 __all__ = [
     "LoudnessStats",
@@ -37,6 +37,7 @@ __all__ = [
     "audio_stream",
     "measure_loudness",
     "read_audio",
+    "check_image",
 ]
 
 log = logging.getLogger(__name__)
@@ -257,3 +258,31 @@ def _last_line(stderr: str) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else "no message"
 
+
+
+_IMAGE_FORMATS = ("image2", "gif", "ico")
+"""ffprobe format names of still images besides the ``*_pipe`` ones (``jpeg_pipe``, ``png_pipe``...)."""
+
+
+def check_image(data: bytes, source: Path) -> str:
+    """Decode ``data`` as one still image with ffmpeg; returns its codec (``mjpeg``, ``png``...).
+
+    Raises :class:`InputError` naming ``source`` when it is not an image ffmpeg can decode,
+    so a bad cover fails before anything is synthesized, not after.
+    """
+    from castline.tempfiles import scratch_dir
+
+    with scratch_dir("image") as scratch:
+        path = Path(scratch) / "image"
+        path.write_bytes(data)
+        try:
+            info = probe(path)
+            stream = next((s for s in info["streams"] if s.get("codec_type") == "video"), None)
+            format_name = str(info.get("format", {}).get("format_name", ""))
+            if stream is None or not (format_name.endswith("_pipe") or format_name in _IMAGE_FORMATS):
+                raise InputError(source, f"not an image (ffprobe reads it as {format_name or 'nothing it knows'})")
+            run_ffmpeg(["-v", "error", "-i", str(path), "-frames:v", "1", "-f", "null", "-"])
+        except FFmpegError as err:
+            said = _last_line(err.stderr).replace(f"{path}: ", "")
+            raise InputError(source, f"not an image ffmpeg can decode, or damaged (ffmpeg: {said})") from None
+    return str(stream.get("codec_name", ""))

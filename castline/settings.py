@@ -9,12 +9,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["configure", "castline_home"]
+__all__ = ["configure", "castline_home", "log_file"]
 
 
 def castline_home() -> Path:
     """castline's own state directory (``$CASTLINE_HOME``, default ``~/.castline``)."""
     return Path(os.environ.get("CASTLINE_HOME", Path.home() / ".castline")).expanduser()
+
+
+def log_file() -> Path:
+    """The command line's log: everything, with tracebacks (the terminal shows warnings only)."""
+    return castline_home() / "logs" / "castline.log"
 
 
 _PREFECT_DEFAULTS = {

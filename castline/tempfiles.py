@@ -16,6 +16,7 @@ folders of dead processes from those of live ones.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -23,6 +24,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
+
+from castline.errors import WriteError
 
 __all__ = [
     "atomic_path",
@@ -30,6 +34,8 @@ __all__ = [
     "scratch_dir",
     "remove_stale_temp_files",
     "remove_dead_scratch_dirs",
+    "write_failure",
+    "reraise_as_write_failure",
     "TEMP_SUFFIX",
 ]
 
@@ -50,15 +56,71 @@ def atomic_path(target: Path) -> Iterator[Path]:
     temporary file is removed and ``target`` is left as it was.
     """
     target = Path(target)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+    except OSError as exc:
+        reraise_as_write_failure(target, exc)
     os.close(fd)
     temporary = Path(name)
     try:
         yield temporary
         os.chmod(temporary, _FILE_MODE)
         os.replace(temporary, target)
+    except Exception as exc:  # a full disk says "System error" in soundfile, "Error writing" in ffmpeg...
+        reraise_as_write_failure(target, exc)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+_ERRNO_PROBLEMS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for its file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+}
+_STDERR_PROBLEMS = {"No space left on device": errno.ENOSPC, "Disk quota exceeded": errno.EDQUOT,
+                    "Permission denied": errno.EACCES, "Read-only file system": errno.EROFS}
+_NEARLY_FULL_BYTES = 1 << 20
+
+
+def _free_bytes(path: Path) -> int | None:
+    for folder in (path, *path.parents):
+        with contextlib.suppress(OSError):
+            return shutil.disk_usage(folder).free
+    return None
+
+
+def write_failure(path: Path, exc: BaseException) -> WriteError | None:
+    """The one-line :class:`WriteError` for a failed write of ``path``, or None when ``exc``
+    is not about the disk.
+
+    Libraries say it their own way: an OSError's errno, ffmpeg's stderr ("No space left on
+    device"), libsndfile's "System error.". When nothing names the cause, a file system with
+    less than a megabyte free is taken to be the cause.
+    """
+    if isinstance(exc, WriteError):
+        return exc
+    code = getattr(exc, "errno", None)
+    if code not in _ERRNO_PROBLEMS:
+        said = f"{exc} {getattr(exc, 'stderr', '')}"
+        code = next((c for text, c in _STDERR_PROBLEMS.items() if text in said), None)
+    free = _free_bytes(Path(path).parent)
+    if code is None and free is not None and free < _NEARLY_FULL_BYTES:
+        code = errno.ENOSPC
+    if code is None:
+        return None
+    where = f" ({free / 1e6:.1f} MB free there)" if free is not None and code in (errno.ENOSPC, errno.EDQUOT) else ""
+    return WriteError(path, _ERRNO_PROBLEMS[code] + where)
+
+
+def reraise_as_write_failure(path: Path, exc: Exception) -> NoReturn:
+    """Raise :func:`write_failure`'s error for ``exc``, or ``exc`` itself when it is not about the disk."""
+    failure = write_failure(path, exc)
+    if failure is None:
+        raise exc
+    raise failure from exc
 
 
 def write_text_atomic(target: Path, text: str) -> None:

@@ -119,16 +119,10 @@ def master(plan: AudiobookPlan, script: list[Utterance], stores: Stores) -> list
 
 def book_tags(plan: AudiobookPlan) -> BookTags:
     m = plan.manifest
-    cover_file = plan.project.inputs.get("cover")
-    cover: bytes | None
-    if cover_file:
-        cover = cover_file.read_bytes()
-    else:
-        cover = plan.book.cover.data if plan.book.cover else None
     return BookTags(
         title=m.title, author=m.author, narrator=m.narrator or plan.cast.voice_for(NARRATOR).name,
         language=m.language, year=str(m.year) if m.year else None, publisher=m.publisher,
-        description=m.description, genre=m.genre, cover=cover,
+        description=m.description, genre=m.genre, cover=plan.cover,
     )
 
 

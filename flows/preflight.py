@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from castline.errors import ManifestError
+from castline.errors import InputError, ManifestError, OutputPathError
+from castline.ffmpeg import check_image
+from castline.layout import inside
 from castline.manifest import AudiobookManifest
 from castline.model import Book, Chapter
 from castline.project import Project, load_project
@@ -56,10 +58,12 @@ class Plan:
 
 @dataclass(frozen=True)
 class AudiobookPlan(Plan):
-    """An audiobook's plan: the book, read once, and the chapters to render."""
+    """An audiobook's plan: the book, read once, the chapters to render, the checked cover."""
 
     book: Book
     chapters: list[Chapter]
+    cover: bytes | None
+    """The manifest's cover file, else the book's own cover; decoded once to be sure it is an image."""
 
     @property
     def manifest(self) -> AudiobookManifest:
@@ -91,6 +95,53 @@ def _cache(project: Project, cache: str | None) -> Storage:
     return LocalStorage(project.layout.utterance_cache)
 
 
+MAX_COVER_BYTES = 50 << 20
+"""A cover file larger than this is refused (retail covers are a few megabytes)."""
+
+
+def _cover(project: Project, book: Book) -> tuple[bytes | None, list[str]]:
+    """The cover to deliver, decoded by ffmpeg now: a bad manifest cover is an error, a bad
+    cover inside the book a warning (the book is delivered without it)."""
+    file = project.inputs.get("cover")
+    if file is not None:
+        if file.stat().st_size > MAX_COVER_BYTES:
+            raise ManifestError(project.manifest_path, "cover", f"{file}: larger than {MAX_COVER_BYTES >> 20} MiB")
+        data = file.read_bytes()
+        try:
+            check_image(data, file)
+        except InputError as exc:
+            raise ManifestError(project.manifest_path, "cover", str(exc)) from None
+        return data, []
+    if book.cover is None:
+        return None, []
+    try:
+        check_image(book.cover.data, book.source)
+    except InputError as exc:
+        return None, [f"{exc.path.name}: its cover image is unusable ({exc.problem}); the audiobook gets no cover"]
+    return book.cover.data, []
+
+
+def check_output_tree(project: Project) -> None:
+    """No path under the output directory (``.castline/`` and every store included) may be a
+    symbolic link that leads outside the project: castline would write through it.
+
+    Checked before anything is written. The project is the manifest's folder, or the output
+    directory itself when the command line chose one elsewhere.
+    """
+    out = project.output_dir
+    root = project.root if inside(out, project.root) else out
+    folders: list[str | Path] = [out] if out.is_dir() else []
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    if not inside(Path(entry.path), root):
+                        target = os.readlink(entry.path)
+                        raise OutputPathError(Path(entry.path), root, f"a symbolic link to {target}, outside the project")
+                elif entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+
+
 def _warnings(plan_language: str, cast: Cast, book: Book, chapters: list[Chapter], speak_titles: bool, source: Path) -> list[str]:
     language = plan_language.split("-")[0].split("_")[0].lower()
     notes = [f"{source.name}: {w}" for w in book.warnings]
@@ -108,6 +159,7 @@ def _warnings(plan_language: str, cast: Cast, book: Book, chapters: list[Chapter
 def preflight_audiobook(project: Project, cache: str | None = None) -> AudiobookPlan:
     """Cast the voices, read the book, choose the chapters, check the cache location."""
     m = project.manifest
+    check_output_tree(project)
     cast = _cast(project)
     source = project.inputs["source"]
     book = read_source(source)
@@ -117,8 +169,9 @@ def preflight_audiobook(project: Project, cache: str | None = None) -> Audiobook
         )
     except ValueError as exc:
         raise ManifestError(project.manifest_path, "chapters.select", str(exc)) from None
-    warnings = _warnings(m.language, cast, book, chapters, m.chapters.speak_titles, source)
-    return AudiobookPlan(project, cast, _cache(project, cache), warnings, book, chapters)
+    cover, cover_warnings = _cover(project, book)
+    warnings = _warnings(m.language, cast, book, chapters, m.chapters.speak_titles, source) + cover_warnings
+    return AudiobookPlan(project, cast, _cache(project, cache), warnings, book, chapters, cover)
 
 
 PREFLIGHTS: dict[str, Callable[[Project, str | None], Plan]] = {"audiobook": preflight_audiobook}

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -45,7 +45,7 @@ __all__ = [
     "encode_m4b",
     "encode_mp3",
     "ffmetadata_escape",
-    "chapters_ffmetadata",
+    "ffmetadata",
     "iso639_2",
 ]
 
@@ -134,25 +134,37 @@ def _reader_safe(value: str) -> bool:
     return not value.endswith("\\")
 
 
-def chapters_ffmetadata(
-    marks: Sequence[tuple[str, int, int]], timebase: Fraction
-) -> tuple[str, dict[int, str]]:
-    """FFMETADATA text with one ``[CHAPTER]`` per ``(title, start, end)`` in ``timebase`` units.
+_ARGV_VALUE_LIMIT = 4096
+"""A value the metadata file cannot carry goes on ffmpeg's command line only up to this length
+(argv is bounded; a 140,000-character title once failed with "Argument list too long")."""
 
-    Returns the text and the titles it cannot carry (by chapter index), which must be set
-    with ``-metadata:c:<index> title=...`` instead (see :func:`_reader_safe`).
+
+def ffmetadata(
+    tags: Mapping[str, str | None], marks: Sequence[tuple[str, int, int]] = (), timebase: Fraction = Fraction(1, 1000)
+) -> tuple[str, list[str]]:
+    """FFMETADATA text: the global ``tags`` (empty ones left out), then one ``[CHAPTER]`` per
+    ``(title, start, end)`` in ``timebase`` units.
+
+    Every value travels in the file, never on the command line, whatever its length. The
+    exception are values the reader would misread (see :func:`_reader_safe`): they are
+    returned as ffmpeg arguments (``-metadata key=value``, ``-metadata:c:<index> title=...``),
+    unless longer than :data:`_ARGV_VALUE_LIMIT`, when they lose their trailing backslashes.
     """
     lines = [";FFMETADATA1"]
-    overrides: dict[int, str] = {}
+    args: list[str] = []
+
+    def value(key: str, text: str, option: str) -> str:
+        if _reader_safe(text):
+            return f"{key}={ffmetadata_escape(text)}"
+        if len(text) <= _ARGV_VALUE_LIMIT:
+            args.extend([option, f"{key}={text}"])
+        return f"{key}={ffmetadata_escape(text.rstrip(chr(92)))}"
+
+    lines += [value(key, text, "-metadata") for key, text in tags.items() if text]
     for index, (title, start, end) in enumerate(marks):
         lines += ["[CHAPTER]", f"TIMEBASE={timebase.numerator}/{timebase.denominator}"]
-        lines += [f"START={start}", f"END={end}"]
-        if _reader_safe(title):
-            lines.append("title=" + ffmetadata_escape(title))
-        else:
-            overrides[index] = title
-            lines.append("title=" + ffmetadata_escape(title.rstrip("\\")))
-    return "\n".join(lines) + "\n", overrides
+        lines += [f"START={start}", f"END={end}", value("title", title, f"-metadata:c:{index}")]
+    return "\n".join(lines) + "\n", args
 
 
 _LOSSLESS_FORMATS = frozenset({"WAV", "WAVEX", "FLAC", "AIFF", "W64", "RF64", "CAF"})
@@ -202,16 +214,6 @@ def _cover_args(cover: bytes, folder: Path, input_index: int) -> tuple[list[str]
     outputs = ["-map", f"{input_index}:v:0", "-c:v", codec, "-disposition:v:0", "attached_pic",
                "-metadata:s:v:0", "title=Cover", "-metadata:s:v:0", "comment=Cover (front)"]
     return inputs, outputs
-
-
-def _tag_args(tags: dict[str, str | None]) -> list[str]:
-    args: list[str] = []
-    for key, value in tags.items():
-        if value:
-            if "\0" in value:
-                raise ValueError(f"NUL character in tag {key}={value!r}")
-            args += ["-metadata", f"{key}={value}"]
-    return args
 
 
 def _book_tags(tags: BookTags) -> dict[str, str | None]:
@@ -310,19 +312,16 @@ def encode_m4b(
     if not chapters:
         raise ValueError("an M4B needs at least one chapter")
     marks, bounds, timebase = _chapter_marks(chapters)
-    text, overrides = chapters_ffmetadata(marks, timebase)
+    text, unsafe = ffmetadata({**_book_tags(tags), "media_type": "2"}, marks, timebase)
     n = len(chapters)
     with scratch_dir("m4b") as scratch:
-        meta = Path(scratch) / "chapters.ffmeta"
+        meta = Path(scratch) / "book.ffmeta"
         meta.write_text(text, encoding="utf-8")
         inputs = [arg for chapter in chapters for arg in ("-i", str(chapter.path))]
         inputs += ["-f", "ffmetadata", "-i", str(meta)]
         cover_in, cover_out = _cover_args(tags.cover, Path(scratch), n + 1) if tags.cover else ([], [])
         pads = "".join(f"[{i}:a:0]" for i in range(n))
-        rest = [*cover_out, "-map_metadata", str(n), "-map_chapters", str(n)]  # n: the FFMETADATA input
-        for index, title in overrides.items():
-            rest += [f"-metadata:c:{index}", f"title={title}"]
-        rest += _tag_args({**_book_tags(tags), "media_type": "2"})
+        rest = [*cover_out, "-map_metadata", str(n), "-map_chapters", str(n), *unsafe]  # n: the FFMETADATA input
         language = iso639_2(tags.language)
         if language:
             rest += ["-metadata:s:a:0", f"language={language}"]
@@ -351,18 +350,20 @@ def encode_mp3(
         raise ValueError(f"track must be in 1..{total}, got {track}")
     path = Path(chapter.path)
     _sample_count(path)  # names a missing or empty file before ffmpeg does
+    text, unsafe = ffmetadata({
+        **_book_tags(tags), "title": chapter.title, "track": f"{track}/{total}",
+        "publisher": tags.publisher, "language": iso639_2(tags.language),
+    })
     with scratch_dir("mp3") as scratch:
-        cover_in, cover_out = _cover_args(tags.cover, Path(scratch), 1) if tags.cover else ([], [])
-        rest = ["-map", "0:a:0", *cover_out, "-map_metadata", "-1", "-map_chapters", "-1"]
-        rest += _tag_args({
-            **_book_tags(tags), "title": chapter.title, "track": f"{track}/{total}",
-            "publisher": tags.publisher, "language": iso639_2(tags.language),
-        })
+        meta = Path(scratch) / "tags.ffmeta"
+        meta.write_text(text, encoding="utf-8")
+        cover_in, cover_out = _cover_args(tags.cover, Path(scratch), 2) if tags.cover else ([], [])
+        rest = ["-map", "0:a:0", *cover_out, "-map_metadata", "1", "-map_chapters", "-1", *unsafe]
         rest += ["-c:a", "libmp3lame", "-b:a", bitrate, "-ar", "44100", "-id3v2_version", "3"]
 
         def build(attenuation_db: float) -> list[str]:
             volume = ["-af", _volume(attenuation_db)] if attenuation_db else []
-            return ["-y", "-i", str(path), *cover_in, *rest, *volume]
+            return ["-y", "-i", str(path), "-f", "ffmetadata", "-i", str(meta), *cover_in, *rest, *volume]
 
         levels = _encode_guarded(build, out_path, "mp3", peak_limit_db)
     log.info("wrote %s (track %d/%d)", out_path, track, total)

@@ -28,9 +28,13 @@ def write_epub(
     title: str = "A Small Book",
     author: str = "A. Writer",
     language: str = "en",
+    cover: bytes | None = None,
 ) -> Path:
-    """An EPUB 3 with a nav document: one XHTML file per chapter, an <h1> and <p>s each."""
+    """An EPUB 3 with a nav document: one XHTML file per chapter, an <h1> and <p>s each (and
+    ``cover`` as its cover image, declared JPEG, when given)."""
     items, spine, links = [], [], []
+    if cover is not None:
+        items.append('<item id="cover" href="cover.jpg" media-type="image/jpeg" properties="cover-image"/>')
     files: dict[str, str] = {}
     for n, (chapter_title, paragraphs) in enumerate(chapters, 1):
         name = f"ch{n:02d}.xhtml"
@@ -56,4 +60,6 @@ def write_epub(
         z.writestr("OEBPS/content.opf", opf, compress_type=zipfile.ZIP_DEFLATED)
         for name, text in files.items():
             z.writestr(f"OEBPS/{name}", text, compress_type=zipfile.ZIP_DEFLATED)
+        if cover is not None:
+            z.writestr("OEBPS/cover.jpg", cover, compress_type=zipfile.ZIP_DEFLATED)
     return path

@@ -160,3 +160,15 @@ def test_report_and_progress_are_prefect_artifacts(rendered: Path) -> None:
     assert any(a.type == "progress" and a.data == 100.0 for a in artifacts)
     reports = [str(a.data) for a in artifacts if a.key == "render-report" and "from `book.epub`" in str(a.data)]
     assert reports and all("| 1 | Chapter One: The Bank |" in r for r in reports)
+
+
+def test_a_140000_character_title_renders_with_its_whole_title(tmp_path: Path, prefect_harness) -> None:
+    from flows.audiobook import audiobook
+
+    write_epub(tmp_path / "book.epub", CHAPTERS[:1])
+    title = "The Longest Title " * 7800  # 140,400 characters: ffmpeg's argv once refused it
+    path = manifest(tmp_path, "book.epub", title=title, output={"dir": "out", "formats": ["m4b"]})
+    result = audiobook(str(path))
+    (m4b,) = (tmp_path / "out").glob("*.m4b")
+    assert len(m4b.name) <= 130 and result["files"] == [m4b.name]
+    assert {k.lower(): v for k, v in probe(m4b)["format"]["tags"].items()}["title"] == title

@@ -20,9 +20,9 @@ from tasks.assemble import assemble_chapter
 from tasks.deliver import (
     BookTags,
     ChapterAudio,
-    chapters_ffmetadata,
     encode_m4b,
     encode_mp3,
+    ffmetadata,
     ffmetadata_escape,
     iso639_2,
 )
@@ -212,11 +212,11 @@ def test_ffmetadata_escaping() -> None:
     assert ffmetadata_escape('a=b;c#d\\e\nf\rg "h"') == 'a\\=b\\;c\\#d\\\\e\\\nf\\\rg "h"'
     with pytest.raises(ValueError):
         ffmetadata_escape("nul\0")
-    text, overrides = chapters_ffmetadata([("One", 0, 100), ("Two\\", 100, 250)], Fraction(1, 44100))
-    assert text.splitlines()[:6] == [
-        ";FFMETADATA1", "[CHAPTER]", "TIMEBASE=1/44100", "START=0", "END=100", "title=One",
+    text, args = ffmetadata({"title": "A=B", "album": None}, [("One", 0, 100), ("Two\\", 100, 250)], Fraction(1, 44100))
+    assert text.splitlines()[:7] == [
+        ";FFMETADATA1", "title=A\\=B", "[CHAPTER]", "TIMEBASE=1/44100", "START=0", "END=100", "title=One",
     ]
-    assert overrides == {1: "Two\\"}  # ffmpeg's reader cannot end a value with a backslash
+    assert args == ["-metadata:c:1", "title=Two\\"]  # ffmpeg's reader cannot end a value with a backslash
 
 
 @pytest.mark.parametrize(("given", "expected"), [
@@ -230,3 +230,17 @@ def test_iso639_2(given: str | None, expected: str | None) -> None:
 def test_track_numbers_are_checked(book: dict, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         encode_mp3(book["chapters"][0], book["tags"], 4, 3, tmp_path / "x.mp3")
+
+
+def test_long_metadata_travels_in_a_file_not_on_the_command_line(book: dict, tmp_path: Path) -> None:
+    long_title = "A very long title " * 8000  # 144,000 characters: once "Argument list too long"
+    tags = BookTags(title=long_title, author="A" * 50_000, description="d" * 50_000)
+    chapter = ChapterAudio("C" * 20_000, book["chapters"][0].path)
+    mp3 = encode_mp3(chapter, tags, 1, 1, tmp_path / "long.mp3").path
+    m4b = encode_m4b([chapter], tags, tmp_path / "long.m4b").path
+    for path in (mp3, m4b):
+        info = probe(path)
+        found = {k.lower(): v for k, v in info["format"]["tags"].items()}
+        assert found["artist"] == "A" * 50_000
+    assert {k.lower(): v for k, v in probe(m4b)["format"]["tags"].items()}["title"] == long_title
+    assert probe(m4b)["chapters"][0]["tags"]["title"] == "C" * 20_000

@@ -132,3 +132,11 @@ def test_read_audio_rejects_bad_files_naming_them(tmp_path: Path) -> None:
     with pytest.raises(AudioError) as caught:
         read_audio(garbage)
     assert str(garbage) in str(caught.value)
+
+
+def test_an_ffmpeg_error_quotes_a_huge_command_and_log_shortened() -> None:
+    from castline.errors import FFmpegError
+
+    error = FFmpegError(["ffmpeg", "-metadata", "title=" + "x" * 140_000, *["-i", "a.flac"] * 1000], 1, "y" * 100_000 + "\nlast")
+    assert len(str(error)) < 4000 and str(error).startswith("ffmpeg exited with code 1: ffmpeg -metadata title=xxx")
+    assert str(error).endswith("last") and "(140006 characters)" in str(error)

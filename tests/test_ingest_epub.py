@@ -470,6 +470,50 @@ def test_html_entities_without_a_dtd_are_read_without_a_warning(tmp_path: Path) 
     assert not any("well-formed" in w for w in book.warnings)
 
 
+def test_character_references_to_surrogates_and_nul_become_replacement_characters(tmp_path: Path) -> None:
+    # Found by tests/test_properties_epub.py: libxml2's recovery mode kept &#xD800; as the
+    # surrogate's bytes, and lxml raised UnicodeDecodeError on reading the element's tag.
+    page = (
+        '<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
+        '<html xmlns="http://www.&#xD800;w3.org/1999/xhtml"><head><title>t</title></head>'
+        "<body><h1>Chapter 2</h1><p>Bad &#0;refs &#xDFFF;here<p>and unclosed</body></html>"
+    )
+    book = read_epub(tiny_epub3(tmp_path / "refs.epub", **{"OEBPS/text/ch2.xhtml": page}))
+    assert book.chapter("c005").paragraphs == ("Bad \ufffdrefs \ufffdhere", "and unclosed")
+    assert any("OEBPS/text/ch2.xhtml: not well-formed XML" in w for w in book.warnings)
+
+
+def test_a_recovered_document_with_undecodable_text_fails_cleanly(tmp_path: Path) -> None:
+    # UTF-16 is not rewritten before parsing; whatever libxml2 recovers must not leak a
+    # UnicodeDecodeError.
+    page = '<?xml version="1.0" encoding="utf-16"?><html xmlns="x&#xD800;"><body><p>t&#xD800;</body>'
+    path = tiny_epub3(tmp_path / "utf16.epub", **{"OEBPS/text/ch2.xhtml": page.encode("utf-16")})
+    try:
+        book = read_epub(path)
+    except EpubError as exc:
+        assert "OEBPS/text/ch2.xhtml: not well-formed XML" in str(exc)
+    else:
+        assert all("\ud800" not in p for c in book.chapters for p in c.paragraphs)
+
+
+def test_a_damaged_lzma_member_is_an_epub_error(tmp_path: Path) -> None:
+    # Found by tests/test_properties_epub.py: lzma.LZMAError escaped SafeZip.read.
+    path = tiny_epub3(tmp_path / "lzma.epub")
+    with zipfile.ZipFile(path) as original:
+        members = [(info, original.read(info)) for info in original.infolist()]
+    with zipfile.ZipFile(path, "w") as rebuilt:
+        for info, data in members:
+            lzma_member = info.filename == "OEBPS/text/ch2.xhtml"
+            rebuilt.writestr(info.filename, data, compress_type=zipfile.ZIP_LZMA if lzma_member else info.compress_type)
+    raw = bytearray(path.read_bytes())
+    name = b"OEBPS/text/ch2.xhtml"
+    at = raw.find(name) + len(name)  # local header: the name, no extra field, then the data
+    raw[at + 4 : at + 20] = b"\xff" * 16  # the LZMA properties and the start of the stream
+    path.write_bytes(bytes(raw))
+    with pytest.raises(EpubError, match=r"zip member 'OEBPS/text/ch2\.xhtml' is damaged"):
+        read_epub(path)
+
+
 # -- read_source ----------------------------------------------------------------------------------
 
 

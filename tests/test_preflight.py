@@ -11,7 +11,7 @@ import pytest
 import yaml
 from epub_fixtures import write_epub
 
-from castline.errors import ManifestError, StorageError
+from castline.errors import ManifestError, OutputPathError, StorageError
 from castline.project import load_project
 from castline.storage import FsspecStorage, LocalStorage
 from flows.preflight import AudiobookPlan, hand_over, plan_for, preflight
@@ -96,3 +96,46 @@ def test_the_flow_takes_the_handed_over_plan_only_while_its_files_are_unchanged(
     write_epub(tmp_path / "book.epub", [*BOOK, ("Chapter Three", ["The end."])])
     fresh = plan_for(path, None, None)
     assert isinstance(fresh, AudiobookPlan) and fresh is not plan and len(fresh.chapters) == 3
+
+
+def test_a_symlink_under_the_output_folder_that_leaves_the_project_is_refused(tmp_path: Path, tmp_path_factory) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    path = project(tmp_path)
+    (tmp_path / "out").mkdir()
+    os.symlink(elsewhere, tmp_path / "out" / ".castline")
+    with pytest.raises(OutputPathError) as err:
+        preflight(load_project(path))
+    assert str(err.value).startswith(f"{tmp_path / 'out' / '.castline'}: a symbolic link to {elsewhere}, outside the project")
+    (tmp_path / "out" / ".castline").unlink()
+    (tmp_path / "out" / ".castline" / "cache").mkdir(parents=True)
+    os.symlink(elsewhere, tmp_path / "out" / ".castline" / "cache" / "utterances")  # a store, deeper down
+    with pytest.raises(OutputPathError, match="utterances: a symbolic link"):
+        preflight(load_project(path))
+
+
+def test_a_symlink_inside_the_project_is_fine(tmp_path: Path) -> None:
+    path = project(tmp_path)
+    (tmp_path / "shared-cache").mkdir()
+    (tmp_path / "out" / ".castline" / "cache").mkdir(parents=True)
+    os.symlink(tmp_path / "shared-cache", tmp_path / "out" / ".castline" / "cache" / "utterances")
+    assert isinstance(preflight(load_project(path)), AudiobookPlan)
+
+
+def test_a_cover_that_is_not_an_image_fails_the_preflight(tmp_path: Path) -> None:
+    (tmp_path / "cover.jpg").write_text("not a picture")
+    path = project(tmp_path, cover="cover.jpg")
+    with pytest.raises(ManifestError, match=r"book\.yaml: cover: .*cover\.jpg: not an image"):
+        preflight(load_project(path))
+
+
+def test_a_good_cover_is_read_once_and_a_broken_book_cover_is_a_warning(tmp_path: Path) -> None:
+    from castline.ffmpeg import run_ffmpeg
+
+    run_ffmpeg(["-y", "-f", "lavfi", "-i", "color=c=red:s=16x16", "-frames:v", "1", str(tmp_path / "cover.jpg")])
+    plan = preflight(load_project(project(tmp_path, cover="cover.jpg")))
+    assert isinstance(plan, AudiobookPlan) and plan.cover == (tmp_path / "cover.jpg").read_bytes()
+    path = project(tmp_path)
+    write_epub(tmp_path / "book.epub", BOOK, cover=b"\xff\xd8\xff garbage")
+    plan = preflight(load_project(path))
+    assert isinstance(plan, AudiobookPlan) and plan.cover is None
+    assert any("book.epub: its cover image is unusable" in w for w in plan.warnings), plan.warnings

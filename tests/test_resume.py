@@ -50,3 +50,15 @@ def test_kill_mid_render_then_resume(tmp_path: Path) -> None:
     assert len(list((tmp_path / "out").glob("*.m4b"))) == 1
     assert not (work / "staging").exists() or not list((work / "staging").iterdir())
     assert not [p for p in work.rglob("*.tmp")], "temporary files of the killed render were left"
+
+    # the same takes every time: a clean render of the same book gives the same audio
+    clean = subprocess.run([*command, "--out", str(tmp_path / "clean")], capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0, clean.stderr
+    resumed_pcm, clean_pcm = (decoded(next(folder.glob("*.m4b"))) for folder in (tmp_path / "out", tmp_path / "clean"))
+    assert len(resumed_pcm) > 1_000_000 and resumed_pcm == clean_pcm
+
+
+def decoded(path: Path) -> bytes:
+    """The audio of ``path`` as ffmpeg decodes it (16-bit PCM): what a listener hears."""
+    done = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "s16le", "-"], capture_output=True, check=True)
+    return done.stdout

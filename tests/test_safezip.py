@@ -113,6 +113,27 @@ def test_duplicate_member_names_are_refused(tmp_path: Path) -> None:
         open_zip(path)
 
 
+def test_a_member_with_an_empty_name_is_refused(tmp_path: Path) -> None:
+    # Found by tests/test_properties_epub.py: zipfile's ZipInfo.is_dir() raised IndexError.
+    path = tmp_path / "empty-name.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", b"application/epub+zip")
+        archive.writestr(zipfile.ZipInfo(""), b"<html/>")
+    with pytest.raises(EpubError, match=r": a zip member has an empty name$"):
+        open_zip(path)
+
+
+def test_damaged_lzma_member(tmp_path: Path) -> None:
+    # Found by tests/test_properties_epub.py: lzma.LZMAError escaped read().
+    path = make_zip(tmp_path / "lzma.zip", {"a.txt": b"hello world " * 100}, zipfile.ZIP_LZMA)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(b"a.txt") + len(b"a.txt")  # the local header's name; the member's data follows
+    raw[at + 4 : at + 20] = b"\xff" * 16
+    path.write_bytes(bytes(raw))
+    with open_zip(path) as archive, pytest.raises(EpubError, match=r"zip member 'a.txt' is damaged"):
+        archive.read("a.txt")
+
+
 def test_too_many_members(tmp_path: Path) -> None:
     path = make_zip(tmp_path / "many.zip", {f"f{i}.txt": b"" for i in range(10_001)}, zipfile.ZIP_STORED)
     with pytest.raises(EpubError, match=r"has 10001 zip members; the limit is 10000$"):

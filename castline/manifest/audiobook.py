@@ -2,51 +2,80 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, StrictInt, StrictStr, field_validator
 
-from castline.manifest.base import ManifestBase, OutputBase, Section
+from castline.errors import quoted
+from castline.manifest.base import ManifestBase, MultilineTagText, OutputBase, PathText, Section, TagText
 from castline.model import Decibels, Seconds
 
 __all__ = ["AudiobookManifest", "ChapterSelection", "Pauses", "Mastering", "AudiobookOutput"]
 
 
+def _chapter_item(value: object) -> object:
+    """One ``chapters.select`` item: a number from 1, or a string (a range or a title)."""
+    if isinstance(value, bool):
+        raise ValueError(
+            f"not a valid chapter: {str(value).lower()} is a yes/no value; "
+            'give a number (3), a range ("5-9") or an exact title'
+        )
+    if isinstance(value, int) and value < 1:
+        raise ValueError(f"not a valid chapter: {value}; chapters are numbered from 1 (see castline chapters)")
+    if not isinstance(value, int | str):
+        raise ValueError(
+            f"not a valid chapter: {quoted(value, 60)}; give a number (3), a range (\"5-9\") or an exact title"
+        )
+    return value
+
+
+ChapterItem = Annotated[StrictInt | StrictStr, BeforeValidator(_chapter_item)]
+"""A chapter number (``3``), a range (``"5-9"``) or an exact title; never a boolean."""
+
+
 class ChapterSelection(Section):
     """Which chapters of the book to render."""
 
-    select: list[int | str] | None = None
+    select: list[ChapterItem] | None = None
     """Chapters by number as ``castline chapters`` lists them (``3``, ``"5-9"``) or by exact
-    title; when given, exactly these are rendered, matter or not."""
-    front_matter: bool = False
+    title; when given, exactly these are rendered, matter or not. An empty list is an error
+    (leave ``select`` out to render every body chapter)."""
+    front_matter: bool = Field(False, strict=True)
     """Also render front matter (cover, title page, copyright, Project Gutenberg header...)."""
-    back_matter: bool = False
+    back_matter: bool = Field(False, strict=True)
     """Also render back matter (licence, colophon, notes...)."""
-    speak_titles: bool = True
+    speak_titles: bool = Field(True, strict=True)
     """Speak each chapter's title at its start."""
+
+    @field_validator("select")
+    @classmethod
+    def _not_empty(cls, select: list[int | str] | None) -> list[int | str] | None:
+        if select is not None and not select:
+            raise ValueError("an empty selection selects nothing; leave 'select' out to render every body chapter")
+        return select
 
 
 class Pauses(Section):
     """Silences, in seconds."""
 
-    sentence: Seconds = Field(0.45, ge=0, le=5)
-    paragraph: Seconds = Field(0.9, ge=0, le=10)
-    title: Seconds = Field(1.5, ge=0, le=10)
+    sentence: Seconds = Field(0.45, ge=0, le=5, strict=True)
+    paragraph: Seconds = Field(0.9, ge=0, le=10, strict=True)
+    title: Seconds = Field(1.5, ge=0, le=10, strict=True)
     """After the spoken chapter title."""
-    head: Seconds = Field(0.75, ge=0.5, le=1.0)
+    head: Seconds = Field(0.75, ge=0.5, le=1.0, strict=True)
     """Room tone at the start of each chapter (ACX: 0.5-1 s)."""
-    tail: Seconds = Field(2.5, ge=1.0, le=5.0)
+    tail: Seconds = Field(2.5, ge=1.0, le=5.0, strict=True)
     """Room tone at the end of each chapter (ACX: 1-5 s)."""
 
 
 class Mastering(Section):
     """Loudness targets; the defaults meet ACX."""
 
-    rms_db: Decibels = Field(-20.0, ge=-23.0, le=-18.0)
+    rms_db: Decibels = Field(-20.0, ge=-23.0, le=-18.0, strict=True)
     """Target RMS level in dBFS (ACX: -23 to -18)."""
-    peak_db: Decibels = Field(-3.5, le=-3.0)
+    peak_db: Decibels = Field(-3.5, ge=-60.0, le=-3.0, strict=True)
     """Peak ceiling in dBFS (ACX: at most -3)."""
-    room_tone_db: Decibels = Field(-72.0, le=-60.0)
+    room_tone_db: Decibels = Field(-72.0, ge=-120.0, le=-60.0, strict=True)
     """Level of the room tone laid under the speech, dBFS RMS (ACX noise floor: at most -60)."""
 
 
@@ -83,17 +112,17 @@ class AudiobookManifest(ManifestBase):
     """
 
     kind: Literal["audiobook"]
-    title: str = Field(min_length=1)
-    author: str = Field(min_length=1)
-    source: str
+    title: TagText = Field(min_length=1)
+    author: TagText = Field(min_length=1)
+    source: PathText
     """The EPUB, relative to the manifest."""
-    narrator: str | None = None
+    narrator: TagText | None = None
     """The narrator's name for the tags (default: the narrator voice's name)."""
-    year: int | None = Field(None, ge=0, le=9999)
-    publisher: str | None = None
-    description: str | None = None
-    genre: str = "Audiobook"
-    cover: str | None = None
+    year: int | None = Field(None, ge=0, le=9999, strict=True)
+    publisher: TagText | None = None
+    description: MultilineTagText | None = None
+    genre: TagText = "Audiobook"
+    cover: PathText | None = None
     """Cover image file (default: the book's own cover, if any)."""
     chapters: ChapterSelection = ChapterSelection()
     pauses: Pauses = Pauses()

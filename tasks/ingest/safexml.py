@@ -59,6 +59,17 @@ def _refuse_entity_declarations(root: etree._Element) -> None:
 
 _NAMED_ENTITY_RE = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,31});")
 _XML_PREDEFINED = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
+_CHAR_REF_RE = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]{1,16})|([0-9]{1,20}));")
+
+
+def _is_xml_char(code: int) -> bool:
+    """Whether XML 1.0 allows this character (a character reference to any other is an error)."""
+    return (
+        code in (0x9, 0xA, 0xD)
+        or 0x20 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or 0x10000 <= code <= 0x10FFFF
+    )
 
 
 def _numeric_entities(data: bytes) -> bytes:
@@ -76,9 +87,13 @@ def _numeric_entities(data: bytes) -> bytes:
         chars = html.entities.html5.get(name.decode("ascii") + ";", "")
         return b"".join(b"&#%d;" % ord(ch) for ch in chars)
 
+    def valid_char(match: re.Match[bytes]) -> bytes:
+        code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        return match.group(0) if _is_xml_char(code) else b"&#xFFFD;"
+
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data[:200]:
         return data  # UTF-16/32: leave it to the parser
-    return _NAMED_ENTITY_RE.sub(numeric, data)
+    return _CHAR_REF_RE.sub(valid_char, _NAMED_ENTITY_RE.sub(numeric, data))
 
 
 def _parse_html(data: bytes) -> etree._Element | None:
@@ -95,6 +110,21 @@ def _strict(data: bytes) -> etree._Element:
     return root
 
 
+def _check_unicode(root: etree._Element) -> None:
+    """Raise XmlProblem when some name, text or attribute in the tree is not valid UTF-8.
+
+    libxml2's recovery modes can keep bytes that are not UTF-8 (or encoded surrogates); lxml
+    then raises UnicodeDecodeError the first time anyone reads that element's tag or text.
+    """
+    try:
+        for node in root.iter():
+            node.tag, node.text, node.tail  # noqa: B018 - read to decode
+            if isinstance(node.tag, str):
+                node.items()
+    except UnicodeDecodeError as exc:
+        raise XmlProblem(f"not well-formed XML: text that is not valid UTF-8 ({exc.reason})") from None
+
+
 def parse_xml(data: bytes, *, strict: bool, html_fallback: bool = False) -> ParsedXml:
     """Parse one document safely.
 
@@ -106,13 +136,13 @@ def parse_xml(data: bytes, *, strict: bool, html_fallback: bool = False) -> Pars
     if not data.strip():
         raise XmlProblem("empty document")
     try:
-        return ParsedXml(_strict(data))
+        return _checked(ParsedXml(_strict(data)))
     except etree.XMLSyntaxError as exc:
         problem = _first_line(exc)
     rewritten = _numeric_entities(data)
     if rewritten != data:
         try:
-            return ParsedXml(_strict(rewritten))
+            return _checked(ParsedXml(_strict(rewritten)))
         except etree.XMLSyntaxError as exc:
             problem = _first_line(exc)
     if strict:
@@ -127,7 +157,12 @@ def parse_xml(data: bytes, *, strict: bool, html_fallback: bool = False) -> Pars
         root = _parse_html(rewritten) or root
     if root is None:
         raise XmlProblem(f"not well-formed XML: {problem}")
-    return ParsedXml(root, recovered=True, problem=problem)
+    return _checked(ParsedXml(root, recovered=True, problem=problem))
+
+
+def _checked(parsed: ParsedXml) -> ParsedXml:
+    _check_unicode(parsed.root)
+    return parsed
 
 
 def entity_text(node: etree._Entity) -> str:

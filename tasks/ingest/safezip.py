@@ -9,6 +9,7 @@ the limits allow.
 
 from __future__ import annotations
 
+import lzma
 import posixpath
 import re
 import struct
@@ -27,7 +28,9 @@ MiB = 1024 * 1024
 
 _CHUNK_BYTES = 64 * 1024
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
-_DAMAGE = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, struct.error, NotImplementedError)
+_DAMAGE = (
+    zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, struct.error, NotImplementedError
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,9 @@ class SafeZip:
                 self.path, f"has {len(infos)} zip members; the limit is {self.limits.max_members}"
             )
         for info in infos:
+            if not info.filename:  # zipfile's is_dir() would raise IndexError
+                self.close()
+                raise self._error(self.path, "a zip member has an empty name")
             why = member_escapes(info.orig_filename) or member_escapes(info.filename)
             if why:
                 self.close()
