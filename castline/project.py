@@ -46,8 +46,12 @@ def load_project(path: str | Path, output_dir: str | Path | None = None) -> Proj
     root = path.parent
     inputs = {}
     for key, value in manifest.input_files().items():
-        file = (root / Path(value).expanduser()).resolve()
-        if not file.is_file():
+        try:
+            file = (root / Path(value).expanduser()).resolve()
+            found = file.is_file()
+        except (OSError, RuntimeError) as exc:  # a name too long for the file system, an unknown ~user
+            raise ManifestError(path, key, f"cannot use this path: {exc}") from None
+        if not found:
             raise ManifestError(path, key, f"file not found: {file}")
         inputs[key] = file
     if output_dir is not None:

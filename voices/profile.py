@@ -87,7 +87,10 @@ class VoiceProfile:
         Symbolic links are not followed: a file is found where the profile says it is, so files
         expected beside it (a Piper model's ``.onnx.json``) are looked for beside the link.
         """
-        p = Path(value).expanduser()
+        try:
+            p = Path(value).expanduser()
+        except RuntimeError:  # "~nobody/...": no such user; the path is then not found, and said so
+            p = Path(value)
         return Path(os.path.normpath(p if p.is_absolute() else self.base_dir / p))
 
 
