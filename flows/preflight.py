@@ -25,7 +25,7 @@ from castline.project import Project, load_project
 from castline.storage import LocalStorage, Storage, open_storage
 from tasks.cast import Cast, find_voice
 from tasks.ingest import read_source
-from tasks.script import select_chapters
+from tasks.script import language_mismatch, select_chapters, unspoken_content
 from voices.engines import engine_class
 
 __all__ = ["Plan", "AudiobookPlan", "PREFLIGHTS", "preflight", "hand_over", "plan_for", "CACHE_SETTING"]
@@ -150,9 +150,8 @@ def _warnings(plan_language: str, cast: Cast, book: Book, chapters: list[Chapter
         for role, p in cast.roles.items()
         if p.language.split("-")[0].lower() != language
     ]
-    empty = [c.title for c in chapters if not c.paragraphs]
-    if empty and not speak_titles:
-        notes.append(f"{len(empty)} chapters have no text and are left out: {', '.join(map(repr, empty[:5]))}")
+    notes += language_mismatch(book.language, chapters, plan_language)
+    notes += unspoken_content(chapters, plan_language, speak_titles=speak_titles)
     return notes
 
 

@@ -4,19 +4,29 @@ The script is the utterance table (see :mod:`castline.model`): for each chapter,
 (when titles are spoken), then every sentence of every paragraph, normalized for speech and
 cut to the engine's maximum length, with the pause that follows it. An audiobook's text is
 read by the narrator role; casting (:mod:`tasks.cast`) gives each role its voice.
+
+Two checks for the preflight warn before anything is rendered: :func:`unspoken_content` (text
+the script would leave unspoken: emoji-only paragraphs, chapters with nothing to speak, left out)
+and :func:`language_mismatch` (a book whose ``dc:language`` or script is not the language it
+is read in).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from castline.errors import quoted
 from castline.model import Book, Chapter, Seconds, Utterance, utterance_id
-from castline.text import normalize_title, script_paragraph, split_long
+from castline.text import has_speech, script_paragraph, script_title
+from castline.text.scripts import expected_scripts, language_name, script_counts
+from castline.text.sentences import grapheme_boundaries
+from castline.text.typography import clean
 from tasks.cast import NARRATOR
 
-__all__ = ["Pacing", "select_chapters", "write_script"]
+__all__ = ["Pacing", "select_chapters", "write_script", "unspoken_content", "language_mismatch"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,7 @@ def _numbers(item: int | str, book: Book) -> list[int]:
     else:
         titles = [i for i, c in enumerate(book.chapters, 1) if c.title == item]
         if not titles:
-            raise ValueError(f"no chapter titled {item!r} in {book.source.name}")
+            raise ValueError(f"no chapter titled {quoted(item)} in {book.source.name}")
         return titles
     if not (1 <= first <= last <= count):
         raise ValueError(f"{item!r} is not a chapter number or range within 1-{count} of {book.source.name}")
@@ -72,12 +82,16 @@ def write_script(
     max_chars: int,
     speak_titles: bool = True,
 ) -> list[Utterance]:
-    """Every utterance of ``chapters``, spoken by the narrator role (not yet cast)."""
+    """Every utterance of ``chapters``, spoken by the narrator role (not yet cast).
+
+    Each utterance's text is at most ``max_chars`` characters, whatever the book holds. A
+    paragraph or title with nothing to say (no letter or digit once normalized: ``* * *``, an
+    emoji) gives no utterance; :func:`unspoken_content` says which, before rendering.
+    """
     script: list[Utterance] = []
     for chapter in chapters:
         lines: list[tuple[str, float]] = []
-        if speak_titles and (title := normalize_title(chapter.title, language).strip()):
-            pieces = split_long(title, max_chars, language)
+        if speak_titles and (pieces := script_title(chapter.title, language, max_chars)):
             lines += [(p, pacing.sentence_s) for p in pieces[:-1]] + [(pieces[-1], pacing.title_s)]
         for paragraph in chapter.paragraphs:
             sentences = script_paragraph(paragraph, language, max_chars)
@@ -95,3 +109,145 @@ def write_script(
                 )
             )
     return script
+
+
+# --- preflight warnings -------------------------------------------------------------------------
+_EXAMPLE_CHARS = 60
+_CHAPTER_ID_RE = re.compile(r"^c(\d+)$")
+_ORNAMENTS = (
+    (0x25A0, 0x25FF),  # geometric shapes: ■ □ ● ○ ◆ ◇
+    (0x2605, 0x2606),  # ★ ☆
+    (0x2619, 0x2619),  # ☙
+    (0x2722, 0x2727),  # ✢ ✣ ✤ ✥ ✦ ✧
+    (0x2729, 0x273D),  # ✩ ... ✽ (not ✨, an emoji)
+    (0x273F, 0x2743),  # ✿ ❀ ❁ ❂ ❃
+    (0x2766, 0x2767),  # ❦ ❧
+)
+"""Symbols that books use as scene breaks (a dinkus); leaving them unspoken is expected."""
+
+
+def _quote(text: str, limit: int = _EXAMPLE_CHARS) -> str:
+    """``text`` in single quotes, whitespace collapsed, cut to about ``limit`` characters, and
+    safe to print (no control characters, lone surrogates or bidi overrides; ZWJ kept)."""
+    text = "".join(ch for ch in " ".join(text.split()) if ch.isprintable() or ch == "\u200d")
+    if len(text) > limit:
+        cut = max([0, *grapheme_boundaries(text, 0, limit)])  # not inside an emoji sequence
+        text = text[:cut].rstrip() + "\u2026"
+    return "'" + text.replace("'", "\u2019") + "'"
+
+
+def _label(chapter: Chapter, position: int) -> str:
+    """``chapter 3 'Interlude'``: numbered as ``castline chapters`` lists it (from the id)."""
+    m = _CHAPTER_ID_RE.match(chapter.id)
+    number = int(m.group(1)) if m else position
+    title = " ".join(chapter.title.split())
+    return f"chapter {number} {_quote(title)}" if title else f"chapter {number} (untitled)"
+
+
+def _is_ornament(ch: str) -> bool:
+    code = ord(ch)
+    return any(lo <= code <= hi for lo, hi in _ORNAMENTS)
+
+
+def _meant_to_be_read(paragraph: str) -> bool:
+    """Whether a paragraph that gives no speech held something a reader sees as content (an
+    emoji, a symbol, a letter the normalization lost) rather than a scene break (``* * *``,
+    ``❧``) or a note the text cleanup removes on purpose (``[Illustration]``)."""
+    for ch in clean(paragraph):
+        category = unicodedata.category(ch)
+        if category[0] in "LNM" or (category in ("So", "Sc") and not _is_ornament(ch)):
+            return True
+    return False
+
+
+def _plural(count: int, singular: str, plural: str) -> str:
+    return f"{count} {singular if count == 1 else plural}"
+
+
+def unspoken_content(chapters: Sequence[Chapter], language: str, *, speak_titles: bool) -> list[str]:
+    """Warnings, before rendering, about text that :func:`write_script` would leave unspoken.
+
+    One line per chapter that would be delivered with no speech at all (its title is not
+    spoken and none of its paragraphs has anything to say: left out), and one per
+    chapter that loses paragraphs with something a reader sees in them but nothing to say
+    (an emoji, a symbol), with the count and a short example. Scene breaks (``* * *``) and
+    notes (``[Illustration]``) are expected to be silent and only count towards a chapter with
+    no speech. A paragraph is unspoken here exactly when :func:`write_script` gives it no
+    utterance: both use the same normalization (:func:`castline.text.has_speech`). Costs
+    about what normalizing the first sentence of every paragraph costs.
+    """
+    warnings: list[str] = []
+    for position, chapter in enumerate(chapters, 1):
+        title_spoken = speak_titles and bool(script_title(chapter.title, language, 10_000))
+        silent = [p for p in chapter.paragraphs if not has_speech(p, language)]
+        noticed = [p for p in silent if _meant_to_be_read(p)]
+        label = _label(chapter, position)
+        if not title_spoken and len(silent) == len(chapter.paragraphs):
+            title = "titles are not spoken" if not speak_titles else "its title has nothing to say"
+            if not chapter.paragraphs:
+                body = "it has no text"
+            elif len(silent) == 1:
+                body = f"its paragraph has nothing to say: {_quote(silent[0])}"
+            else:
+                body = f"its {len(silent)} paragraphs have nothing to say, e.g. {_quote((noticed or silent)[0])}"
+            warnings.append(f"{label}: nothing to speak, so it is left out of the audiobook ({title}; {body})")
+        elif noticed:
+            count = _plural(len(noticed), "paragraph has", "paragraphs have")
+            verb = "is" if len(noticed) == 1 else "are"
+            warnings.append(f"{label}: {count} nothing to speak and {verb} left out (e.g. {_quote(noticed[0])})")
+    return warnings
+
+
+_SAMPLE_LETTERS = 20_000
+_SAMPLE_PARAGRAPHS = 200
+_MIN_LETTERS = 50
+_MINOR_SHARE = 0.2
+"""A script with less than this share of the letters is not named in the warning."""
+
+
+def _sample(chapters: Sequence[Chapter]) -> Iterator[str]:
+    """Up to :data:`_SAMPLE_PARAGRAPHS` paragraphs spread evenly over ``chapters``, each cut to
+    its share of :data:`_SAMPLE_LETTERS` characters."""
+    total = sum(len(c.paragraphs) for c in chapters)
+    if not total:
+        return
+    wanted = min(total, _SAMPLE_PARAGRAPHS)
+    share = max(100, _SAMPLE_LETTERS // wanted)
+    picks = iter(sorted({i * total // wanted for i in range(wanted)}))
+    pick = next(picks)
+    seen = 0
+    for chapter in chapters:
+        while pick < seen + len(chapter.paragraphs):
+            yield chapter.paragraphs[pick - seen][:share]
+            pick = next(picks, total)
+        seen += len(chapter.paragraphs)
+
+
+def language_mismatch(book_language: str | None, chapters: Sequence[Chapter], language: str) -> list[str]:
+    """Warnings, before rendering, when the book does not look like it is in ``language``.
+
+    - the book's own ``dc:language`` (:attr:`~castline.model.Book.language`) names another
+      primary language: ``the book says it is in 'ru' (dc:language) but is read as 'en'``;
+    - most letters of the text are in scripts that ``language`` is not written in (a sample of
+      at most 20,000 letters from paragraphs spread over ``chapters``): ``most of the text is
+      in Cyrillic script, which 'en' voices do not read``. Languages without an entry in
+      :data:`castline.text.scripts.LANGUAGE_SCRIPTS` get no script check.
+
+    Takes milliseconds, whatever the length of the book.
+    """
+    warnings: list[str] = []
+    declared, wanted = language_name(book_language), language_name(language)
+    if declared and wanted and declared != wanted:
+        warnings.append(f"the book says it is in {(book_language or '').strip()!r} (dc:language) but is read as {language!r}")
+    expected = expected_scripts(language)
+    if expected is None:
+        return warnings
+    counts = script_counts(_sample(chapters), _SAMPLE_LETTERS)
+    letters = sum(counts.values())
+    foreign = {script: n for script, n in counts.items() if script not in expected}
+    if letters >= _MIN_LETTERS and sum(foreign.values()) * 2 > letters:
+        named = [s for s, n in sorted(foreign.items(), key=lambda item: -item[1]) if s and n >= _MINOR_SHARE * letters]
+        scripts = " and ".join(named[:3]) or "other"
+        noun = "scripts" if len(named) > 1 else "script"
+        warnings.append(f"most of the text is in {scripts} {noun}, which {language!r} voices do not read")
+    return warnings

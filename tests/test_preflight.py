@@ -66,7 +66,20 @@ def test_a_bad_chapter_selection_names_the_manifest_key(tmp_path: Path) -> None:
 
 def test_a_voice_in_another_language_is_a_warning(tmp_path: Path) -> None:
     plan = preflight(load_project(project(tmp_path, language="fr")))
-    assert plan.warnings == ["voice 'joe' (narrator) speaks 'en' but the book is in 'fr'"]
+    assert plan.warnings == [
+        "voice 'joe' (narrator) speaks 'en' but the book is in 'fr'",
+        "the book says it is in 'en' (dc:language) but is read as 'fr'",
+    ]
+
+
+def test_a_book_in_another_script_and_unspoken_paragraphs_are_warnings(tmp_path: Path) -> None:
+    path = project(tmp_path)
+    write_epub(tmp_path / "book.epub", [("Глава", ["Это было давно, в далёкой стране, где жили люди."] * 5),
+                                        ("Two", ["Words.", "🙂🙂🙂"])], language="ru")
+    warnings = preflight(load_project(path)).warnings
+    assert "the book says it is in 'ru' (dc:language) but is read as 'en'" in warnings
+    assert "most of the text is in Cyrillic script, which 'en' voices do not read" in warnings
+    assert any(w.startswith("chapter 2 'Two': 1 paragraph has nothing to speak") for w in warnings), warnings
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 import zipfile
 from pathlib import Path
 
@@ -457,4 +458,26 @@ def test_corpus_novels_have_no_digits_or_abbreviations_left(name: str) -> None:
     assert len(utterances) > 1000
     assert not [u for u in utterances if ASCII_DIGIT.search(u)]
     assert not [u for u in utterances if re.search(r"\b(?:Mr|Mrs)\.", u)]
-    assert all(len(u) <= 250 or " " not in u for u in utterances)
+    assert all(len(u) <= 250 for u in utterances)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("x " + "\u00a0_a " * 20_000 + "x end", "en"),  # every "_" looked for its closing "_" to the end
+        ("x " + "_a " * 20_000, "fr"),
+        ("x " + "\u3001" * 60_000 + "x end", "en"),  # "、+$" tried from every comma of the run
+        ("\u591a" + "\u3001" * 60_000 + "\u5c11", "ja"),
+    ],
+)
+def test_long_runs_normalize_in_linear_time(text: str, language: str) -> None:
+    """Property tests found them: quadratic patterns in the typography pass (15 s, 8 s)."""
+    started = time.perf_counter()
+    spoken = normalize_text(text, language)
+    assert time.perf_counter() - started < 2
+    assert "_" not in spoken and not spoken.endswith("\u3001")
+
+
+def test_emphasis_still_loses_its_underscores() -> None:
+    assert normalize_text("He was _very_ tired, _so_ tired_.") == "He was very tired, so tired."
+    assert normalize_text("_The whole\nparagraph in italics._") == "The whole paragraph in italics."

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import re
+import time
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -191,16 +193,29 @@ def test_bundled_epubs_lose_nothing() -> None:
 
 
 # --- split_long -------------------------------------------------------------------------------
+def run_around(text: str, index: int) -> str:
+    """The run of non-space characters that the position ``index`` lies in (or touches)."""
+    start, end = index, index
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return text[start:end]
+
+
 def assert_good_pieces(sentence: str, pieces: list[str], max_chars: int) -> None:
-    """Pieces re-join to the sentence, fit (or are one word) and never cut inside a word."""
+    """Pieces re-join to the sentence, fit, and are cut inside a word only when it is longer
+    than ``max_chars`` (then never between a letter and its combining marks)."""
     starts = assert_slices_in_order(sentence.strip(), pieces)
     text = sentence.strip()
     for piece, start in zip(pieces, starts):
-        assert len(piece) <= max_chars or not re.search(r"\s", piece), piece
+        assert len(piece) <= max_chars, piece
         if start > 0:
             before, after = text[start - 1], text[start]
             cut_ok = before.isspace() or before in "—–―、，,。！？」』" or CJK.match(before) or CJK.match(after)
-            assert cut_ok, (text[:start], text[start:])
+            if not cut_ok:
+                assert len(run_around(text, start)) > max_chars, (text[:start], text[start:])
+                assert unicodedata.category(after)[0] != "M", (text[:start], text[start:])
 
 
 SEMICOLONS = (
@@ -262,10 +277,12 @@ def test_splits_evenly_without_punctuation() -> None:
     assert abs(len(pieces[0]) - len(pieces[1])) <= 10
 
 
-def test_word_longer_than_limit_stands_alone() -> None:
+def test_word_longer_than_limit_is_cut_evenly() -> None:
     sentence = "a supercalifragilisticexpialidocious word"
     pieces = split_long(sentence, 10)
-    assert pieces == ["a", "supercalifragilisticexpialidocious", "word"]
+    assert_good_pieces(sentence, pieces, 10)
+    assert "".join(pieces[1:-1]) == "supercalifragilisticexpialidocious" and pieces[-1] == "word"
+    assert len(pieces) == 6  # "a" and "word" alone, the long word in four
 
 
 def test_cjk_splits_at_commas_then_characters() -> None:
@@ -295,7 +312,8 @@ def test_split_long_properties(seed: int) -> None:
     pieces = split_long(sentence, max_chars, language)
     assert_good_pieces(sentence, pieces, max_chars)
     assert pieces == split_long(sentence, max_chars, language)
-    if not CJK.search(sentence):
+    assert squash("".join(pieces)) == squash(sentence)
+    if not CJK.search(sentence) and max(map(len, sentence.split())) <= max_chars:
         assert " ".join(pieces).split() == sentence.split()
 
 
@@ -332,3 +350,89 @@ def test_script_paragraph_japanese() -> None:
         "世に住むこと二十年にして、住むに甲斐ある世と知った。",
         "三十の今日はこう思うている。",
     ]
+
+
+# --- any input fits the engine's limit ------------------------------------------------------------
+def test_an_unbroken_60000_character_word_is_cut_to_the_limit() -> None:
+    """Hostile review: one 60,000-letter "word" reached the engine whole (onnxruntime ran out of
+    memory). It is cut between characters into even pieces of at most max_chars."""
+    word = "a" * 60_000
+    started = time.perf_counter()
+    utterances = script_paragraph(word, "en", 400)
+    assert time.perf_counter() - started < 5
+    assert all(len(u) <= 400 for u in utterances) and "".join(utterances) == word
+    assert len(utterances) == 150 and min(map(len, utterances)) >= 350
+    assert all(len(p) <= 400 for p in split_long(word, 400))
+
+
+def test_a_run_without_spaces_is_cut_after_its_punctuation_first() -> None:
+    run = ",".join(["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"])
+    pieces = split_long(f"He wrote {run} and left.", 30)
+    assert_good_pieces(f"He wrote {run} and left.", pieces, 30)
+    assert pieces[0] == "He wrote" and pieces[-1] == "and left."
+    assert all(p.endswith(",") for p in pieces[1:-2])  # cut after commas, not inside names
+    assert "".join(pieces[1:-1]) == run
+
+
+@pytest.mark.parametrize(
+    ("unit", "max_chars"),
+    [
+        ("a\u0301", 21),  # a letter and its combining accent
+        ("e\u0308\u0301", 20),
+        ("\U0001f469\u200d\U0001f469\u200d\U0001f467", 19),  # a ZWJ family emoji
+        ("\U0001f44d\U0001f3fd", 21),  # an emoji with a skin-tone modifier
+        ("\U0001f1ef\U0001f1f5", 21),  # a flag: two regional indicators
+        ("\u2764\ufe0f", 21),  # a variation selector
+        ("\ud83d\ude42", 21),  # a surrogate pair (text decoded with surrogatepass)
+        ("\u1100\u1161\u11a8", 20),  # a Hangul syllable in jamo
+    ],
+)
+def test_hard_cuts_fall_between_grapheme_clusters(unit: str, max_chars: int) -> None:
+    text = unit * 100
+    pieces = split_long(text, max_chars)
+    assert "".join(pieces) == text
+    assert all(len(p) <= max_chars and len(p) % len(unit) == 0 for p in pieces), [len(p) for p in pieces]
+
+
+def test_a_cluster_longer_than_the_limit_is_cut_between_code_points() -> None:
+    text = "a" + "\u0301" * 50  # nothing else can keep each piece within 20 characters
+    pieces = split_long(text, 20)
+    assert "".join(pieces) == text and all(len(p) <= 20 for p in pieces)
+
+
+def test_a_long_cjk_sentence_without_punctuation_is_fast() -> None:
+    text = "住み" * 30_000
+    started = time.perf_counter()
+    pieces = split_long(text, 400, "ja")
+    assert time.perf_counter() - started < 3  # was 4 s: a cut offered between every two characters
+    assert "".join(pieces) == text and all(len(p) <= 400 for p in pieces)
+
+
+@pytest.mark.parametrize(("mark", "count", "after"), [
+    ("!", 3000, "x"), ("?", 3000, "x"), (".", 3000, "x"), ("…", 3000, "x"), ("?!", 1500, "x"), ("。", 30_000, "と"),
+])  # fmt: skip
+def test_long_runs_of_sentence_marks_split_in_linear_time(mark: str, count: int, after: str) -> None:
+    """Property tests found it: 1,000 "!" not followed by a space took 9 s in split_sentences
+    (the terminator pattern tried every shorter run: cubic time; 3,000 would take minutes), and
+    20,000 "。" before "と" took 4 s (quadratic)."""
+    paragraph = "Oh" + mark * count + after + " and more words"
+    started = time.perf_counter()
+    sentences = split_sentences(paragraph, "ja" if mark == "。" else "en")
+    assert time.perf_counter() - started < 2
+    assert squash("".join(sentences)) == squash(paragraph)
+    assert script_paragraph(paragraph, "en", 50)
+
+
+@pytest.mark.parametrize("closer", ['"', "\u201d", "\u00bb", ")"])
+def test_long_runs_of_closing_quotes_split_in_linear_time(closer: str) -> None:
+    """Property tests found it: each cut looked back over every closing quote before it."""
+    text = "x " + closer * 20_000 + "x end"
+    started = time.perf_counter()
+    pieces = split_long(text, 50)
+    assert time.perf_counter() - started < 2
+    assert squash("".join(pieces)) == squash(text) and all(len(p) <= 50 for p in pieces)
+
+
+def test_spaced_ellipsis_before_a_word_is_not_cut_short() -> None:
+    assert split_sentences("It ended. . . . Then silence.") == ["It ended. . . .", "Then silence."]
+    assert split_sentences("Wait. . .what?") == ["Wait. . .what?"]

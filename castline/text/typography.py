@@ -23,7 +23,7 @@ _SPACES = re.compile(r"[\s\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _LIGATURES = re.compile(r"[\ufb00-\ufb06]")
 _SPACED_ELLIPSIS = re.compile(r"\.(?:[ \u00a0]?\.){2,}|\u2026+")
 _LONG_DASHES = re.compile(r"[\u2015\u2e3a\u2e3b]|(?<!-)--+(?!-)|\u2014{2,}")
-_EMPHASIS = re.compile(r"(?<![\w_])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w_])")
+_EMPHASIS = re.compile(r"(?<![\w_])_(?=[^\s_])([^_]+?)(?<=[^\s_])_(?![\w_])")  # [^_]: linear time
 _UNDERSCORES = re.compile(r"_+")
 _NOTES = re.compile(r"\[(?:Illustration|Picture|Sidenote|Transcriber)[^\]]*\]", re.IGNORECASE)
 _FOOTNOTE_REFS = re.compile(
@@ -53,7 +53,7 @@ _COMMA_AFTER_OPENER = re.compile(
 )
 _LEADING_JUNK = re.compile(r"^[\s,;:\u3001]+")
 _IDEOGRAPHIC_COMMA_RUNS = re.compile(
-    r"^\u3001+|\u3001+$|\u3001(?=[\u3001\u3002\uff01\uff1f,.!?])"
+    r"^\u3001+|(?<!\u3001)\u3001++$|\u3001(?=[\u3001\u3002\uff01\uff1f,.!?])"
     r"|(?<=[\u3001\u3002\uff01\uff1f])\u3001"
 )
 _TRAILING_COMMA = re.compile(r"[\s,]+(?=[\"'\u201d\u2019\u00bb]*\s*$)")
