@@ -150,6 +150,7 @@ def test_a_render_into_an_output_folder_in_use_is_refused(tmp_path: Path) -> Non
         holder.wait()
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 1 and len(errors) == 1, result.stderr
+    assert result.stderr.strip().splitlines() == errors  # the one line and nothing else: no Prefect traceback
     assert f"{tmp_path / 'out'}: another render is using this output directory (pid {holder.pid} on " in errors[0]
     assert not list((tmp_path / "out" / ".castline").glob("cache"))  # refused before anything was synthesized
 
