@@ -102,7 +102,12 @@ class AudioStore:
                 sf.write(local, samples, sample_rate, format="FLAC", subtype="PCM_24")
             except (OSError, RuntimeError) as exc:  # libsndfile reports a full disk as "System error."
                 reraise_as_write_failure(local, exc)
-            self.storage.put_file(_audio_name(key), local)
-        record = dict(meta or {}, sample_rate=sample_rate, duration=len(samples) / sample_rate)
+            return self.put_file(key, local, meta)
+
+    def put_file(self, key: str, flac: Path, meta: dict[str, Any] | None = None) -> StoredAudio:
+        """Store a FLAC file made elsewhere (say, streamed to disk) under ``key``, atomically."""
+        info = sf.info(str(flac))
+        self.storage.put_file(_audio_name(key), flac)
+        record = dict(meta or {}, sample_rate=info.samplerate, duration=info.frames / info.samplerate)
         self.storage.write_bytes(_meta_name(key), json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
-        return StoredAudio(key, sample_rate, record["duration"], record, self.storage)
+        return StoredAudio(key, info.samplerate, record["duration"], record, self.storage)

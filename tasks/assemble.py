@@ -10,7 +10,7 @@ under the whole chapter.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,7 @@ import numpy as np
 from castline.errors import AudioError
 from castline.model import Decibels, Seconds
 
-__all__ = ["TrimSettings", "trim_clip", "assemble_chapter"]
+__all__ = ["TrimSettings", "trim_clip", "chapter_pieces", "assemble_chapter"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,41 @@ def _check_clip(index: int, clip: np.ndarray, pause_s: float) -> np.ndarray:
     return array
 
 
+def chapter_pieces(
+    clips: Iterable[tuple[np.ndarray, Seconds]],
+    sample_rate: int,
+    *,
+    head_s: Seconds,
+    tail_s: Seconds,
+    trim: TrimSettings | None = TrimSettings(),
+) -> Iterator[np.ndarray]:
+    """One chapter as consecutive float32 pieces at ``sample_rate``, clip by clip.
+
+    ``clips`` are ``(speech, pause_after_s)`` pairs in reading order, taken one at a time
+    (so a chapter never has to be held whole). The chapter is ``head_s`` of silence, each clip
+    (trimmed of engine padding, see :class:`TrimSettings`; ``trim=None`` keeps clips whole)
+    followed by its pause, except that the last clip is followed by ``tail_s`` instead. Each
+    silence is rounded to whole samples on its own.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    for name, value in (("head_s", head_s), ("tail_s", tail_s)):
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value}")
+    yield np.zeros(round(head_s * sample_rate), dtype=np.float32)
+    pending: float | None = None  # the pause after the previous clip: a tail instead if it was the last
+    for index, (clip, pause_s) in enumerate(clips):
+        if pending is not None:
+            yield np.zeros(round(pending * sample_rate), dtype=np.float32)
+        array = _check_clip(index, clip, pause_s)
+        speech = trim_clip(array, sample_rate, trim) if trim is not None else array.astype(np.float32)
+        if speech.size == 0 and array.size > 0:
+            log.warning("clip %d (%.2f s) is silent; only its pause is kept", index, array.size / sample_rate)
+        yield speech
+        pending = pause_s
+    yield np.zeros(round(tail_s * sample_rate), dtype=np.float32)
+
+
 def assemble_chapter(
     clips: Sequence[tuple[np.ndarray, Seconds]],
     sample_rate: int,
@@ -94,27 +129,5 @@ def assemble_chapter(
     tail_s: Seconds,
     trim: TrimSettings | None = TrimSettings(),
 ) -> np.ndarray:
-    """One chapter as float32 mono at ``sample_rate``.
-
-    ``clips`` are ``(speech, pause_after_s)`` pairs in reading order. The result is
-    ``head_s`` of silence, each clip (trimmed of engine padding, see :class:`TrimSettings`;
-    ``trim=None`` keeps clips whole) followed by its pause, except that the last clip is
-    followed by ``tail_s`` instead. Each silence is rounded to whole samples on its own.
-    """
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    for name, value in (("head_s", head_s), ("tail_s", tail_s)):
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value}")
-    pieces: list[np.ndarray] = [np.zeros(round(head_s * sample_rate), dtype=np.float32)]
-    for index, (clip, pause_s) in enumerate(clips):
-        array = _check_clip(index, clip, pause_s)
-        speech = trim_clip(array, sample_rate, trim) if trim is not None else array.astype(np.float32)
-        if speech.size == 0 and array.size > 0:
-            log.warning("clip %d (%.2f s) is silent; only its pause is kept", index, array.size / sample_rate)
-        last = index == len(clips) - 1
-        pieces.append(speech)
-        pieces.append(np.zeros(round((tail_s if last else pause_s) * sample_rate), dtype=np.float32))
-    if not clips:
-        pieces.append(np.zeros(round(tail_s * sample_rate), dtype=np.float32))
-    return np.concatenate(pieces)
+    """:func:`chapter_pieces` as one float32 array (for short chapters and tests)."""
+    return np.concatenate(list(chapter_pieces(clips, sample_rate, head_s=head_s, tail_s=tail_s, trim=trim)))

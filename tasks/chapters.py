@@ -3,6 +3,9 @@
 A mastered chapter is itself content-addressed: its key covers the keys of its takes in
 order, their pauses and the mastering settings. Changing one sentence changes one take and
 so exactly one chapter key; every other chapter is found in the store and not mastered again.
+
+A chapter is never held in memory whole: its takes are laid end to end into a scratch file a
+take at a time, resampled and mastered a chunk at a time, and written to FLAC as it goes.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
+import soundfile as sf
 
 from castline.cache import AudioStore
 from castline.digest import digest
 from castline.model import Chapter, Seconds, Utterance
-from tasks.assemble import assemble_chapter
-from tasks.master import Levels, MasteringSpec, master_chapter, measure_levels, resample
+from castline.tempfiles import scratch_dir
+from tasks.assemble import chapter_pieces
+from tasks.master import Levels, MasteringSpec, master_signal, resample
+from tasks.signal import Signal, SignalWriter, resample_signal
 
 __all__ = ["ChapterTakes", "MasteredChapter", "chapter_key", "render_chapter"]
 
@@ -51,8 +56,10 @@ def chapter_key(chapter: ChapterTakes, head_s: Seconds, tail_s: Seconds, spec: M
     return digest({"takes": chapter.takes, "head": head_s, "tail": tail_s, "spec": asdict(spec)})
 
 
-def _clips(chapter: ChapterTakes, takes: AudioStore, spec: MasteringSpec) -> tuple[list[tuple[np.ndarray, Seconds]], int]:
-    """The chapter's takes as (audio, pause) at one rate: theirs if they agree, else the master rate."""
+def _assemble(chapter: ChapterTakes, takes: AudioStore, spec: MasteringSpec, head_s: Seconds, tail_s: Seconds,
+              scratch: Path) -> Signal:
+    """The chapter's takes laid end to end, on disk, a take at a time: at their own rate if
+    they all share one, else each resampled to the master rate."""
     stored = []
     for key, pause in chapter.takes:
         entry = takes.get(key)
@@ -61,7 +68,11 @@ def _clips(chapter: ChapterTakes, takes: AudioStore, spec: MasteringSpec) -> tup
         stored.append((entry, pause))
     rates = {entry.sample_rate for entry, _ in stored}
     rate = rates.pop() if len(rates) == 1 else spec.sample_rate
-    return [(resample(entry.load(), entry.sample_rate, rate), pause) for entry, pause in stored], rate
+    clips = ((resample(entry.load(), entry.sample_rate, rate), pause) for entry, pause in stored)
+    with SignalWriter(scratch / "assembled.f32", rate) as assembled:
+        for piece in chapter_pieces(clips, rate, head_s=head_s, tail_s=tail_s):
+            assembled.write(piece)
+        return assembled.signal
 
 
 def render_chapter(
@@ -73,11 +84,13 @@ def render_chapter(
     stored = chapters.get(key)
     remastered = stored is None
     if stored is None:
-        clips, rate = _clips(chapter, takes, spec)
-        audio = assemble_chapter(clips, rate, head_s=head_s, tail_s=tail_s)
-        mastered = master_chapter(audio, rate, spec, seed=int(key[:8], 16))
-        levels = measure_levels(mastered, spec.sample_rate)
-        stored = chapters.put(key, mastered, spec.sample_rate, {"title": chapter.title, "levels": asdict(levels)})
+        with scratch_dir("chapter") as folder:
+            scratch = Path(folder)
+            x = resample_signal(_assemble(chapter, takes, spec, head_s, tail_s, scratch), spec.sample_rate, scratch / "x.f32")
+            flac = scratch / "mastered.flac"
+            with sf.SoundFile(flac, "w", samplerate=spec.sample_rate, channels=1, format="FLAC", subtype="PCM_24") as out:
+                levels = master_signal(x, spec, out.write, seed=int(key[:8], 16))
+            stored = chapters.put_file(key, flac, {"title": chapter.title, "levels": asdict(levels)})
     return MasteredChapter(
         chapter_id=chapter.chapter_id,
         title=chapter.title,

@@ -44,15 +44,30 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 from scipy.signal import lfilter, resample_poly, sosfilt
 
 from castline.model import Decibels, Hertz, Seconds
+from castline.tempfiles import scratch_dir
+from tasks.signal import Signal, SignalWriter, resample_signal
 
-__all__ = ["MasteringSpec", "Levels", "master_chapter", "measure_levels", "resample", "room_tone"]
+__all__ = [
+    "MasteringSpec",
+    "Levels",
+    "LevelMeter",
+    "RoomTone",
+    "Sink",
+    "master_signal",
+    "master_chapter",
+    "measure_levels",
+    "resample",
+    "room_tone",
+]
 
 log = logging.getLogger(__name__)
 
@@ -182,27 +197,56 @@ def resample(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     return resample_poly(audio, to_hz // common, from_hz // common).astype(np.float32, copy=False)
 
 
+class RoomTone:
+    """``n_samples`` of seeded, low-passed Gaussian noise whose RMS is exactly ``rms_db`` dBFS.
+
+    Made in chunks of :data:`_TONE_CHUNK` (float32 throughout), always the same chunks for a
+    seed, so it is made twice rather than held: once to measure it (here), once to lay it under
+    the speech (:meth:`chunks`).
+    """
+
+    def __init__(self, n_samples: int, sample_rate: int, rms_db: Decibels, *, lowpass_hz: float, seed: int) -> None:
+        self.n_samples, self.sample_rate, self.lowpass_hz, self.seed = n_samples, sample_rate, lowpass_hz, seed
+        # The tone is made whole for a moment (4 bytes a sample), for one float32 dot product over
+        # all of it: a sum chunk by chunk in float64 would be closer to the truth, but BLAS's dot
+        # over the whole array is what chapters have always been mastered with; the gain search
+        # depends on it in the last bit, and AAC turns a last-bit change into another file.
+        whole = np.empty(n_samples, dtype=np.float32)
+        energy, start = 0.0, 0
+        for chunk in self._raw():
+            whole[start : start + chunk.size] = chunk
+            start += chunk.size
+            energy += float(np.dot(chunk, chunk))
+        self.scale = np.float32(10 ** (rms_db / 20) / math.sqrt(energy / n_samples)) if energy > 0 else np.float32(1.0)
+        whole *= self.scale
+        self.energy = float(np.dot(whole, whole))
+        """Sum of squares of the tone, as laid."""
+        self.peak = float(np.abs(whole).max()) if n_samples else 0.0
+        """Its largest absolute sample."""
+
+    def _raw(self) -> Iterator[np.ndarray]:
+        rng = np.random.default_rng(self.seed)
+        pole = math.exp(-2.0 * math.pi * self.lowpass_hz / self.sample_rate)
+        b, a = np.array([1.0 - pole], np.float32), np.array([1.0, -pole], np.float32)
+        state = np.zeros(1, np.float32)
+        for start in range(0, self.n_samples, _TONE_CHUNK):
+            white = rng.standard_normal(min(self.n_samples, start + _TONE_CHUNK) - start, dtype=np.float32)
+            filtered, state = lfilter(b, a, white, zi=state)
+            yield filtered
+
+    def chunks(self) -> Iterator[np.ndarray]:
+        """The tone in consecutive chunks, scaled to its level."""
+        for chunk in self._raw():
+            chunk *= self.scale
+            yield chunk
+
+
 def room_tone(
     n_samples: int, sample_rate: int, rms_db: Decibels, *, lowpass_hz: float, seed: int
 ) -> np.ndarray:
-    """``n_samples`` of seeded, low-passed Gaussian noise whose RMS is exactly ``rms_db`` dBFS.
-
-    Made in chunks (float32 throughout), so an hour costs one output array of memory.
-    """
-    rng = np.random.default_rng(seed)
-    pole = math.exp(-2.0 * math.pi * lowpass_hz / sample_rate)
-    b, a = np.array([1.0 - pole], np.float32), np.array([1.0, -pole], np.float32)
-    state = np.zeros(1, np.float32)
-    tone = np.empty(n_samples, np.float32)
-    energy = 0.0
-    for start in range(0, n_samples, _TONE_CHUNK):
-        stop = min(n_samples, start + _TONE_CHUNK)
-        white = rng.standard_normal(stop - start, dtype=np.float32)
-        tone[start:stop], state = lfilter(b, a, white, zi=state)
-        energy += float(np.dot(tone[start:stop], tone[start:stop]))
-    if energy > 0:
-        tone *= np.float32(10 ** (rms_db / 20) / math.sqrt(energy / n_samples))
-    return tone
+    """:class:`RoomTone` as one array."""
+    tone = RoomTone(n_samples, sample_rate, rms_db, lowpass_hz=lowpass_hz, seed=seed)
+    return np.concatenate([np.zeros(0, np.float32), *tone.chunks()])
 
 
 @dataclass(frozen=True)
@@ -220,26 +264,26 @@ class _BlockSums:
     n_samples: int
 
 
-def _oversampled_peaks(x: np.ndarray, start: int, stop: int, block: int, factor: int) -> np.ndarray:
+def _oversampled_peaks(x: Signal, start: int, stop: int, block: int, factor: int) -> np.ndarray:
     """Per-block peak of ``x[start:stop]`` between the samples (polyphase, ``factor`` times)."""
     context = 64  # input samples on each side: far more than the interpolation filter spans
-    lo, hi = max(0, start - context), min(x.size, stop + context)
-    up = resample_poly(x[lo:hi], factor, 1)[(start - lo) * factor : (stop - lo) * factor]
+    lo, hi = max(0, start - context), min(x.n_samples, stop + context)
+    up = resample_poly(x.read(lo, hi), factor, 1)[(start - lo) * factor : (stop - lo) * factor]
     n_blocks = -(-(stop - start) // block)
     padded = np.zeros(n_blocks * block * factor, dtype=np.float32)
     padded[: up.size] = np.abs(up)
     return padded.reshape(n_blocks, block * factor).max(axis=1)
 
 
-def _block_sums(x: np.ndarray, block: int, oversample: int) -> _BlockSums:
-    n_blocks = -(-x.size // block)
+def _block_sums(x: Signal, block: int, oversample: int) -> _BlockSums:
+    n_blocks = -(-x.n_samples // block)
     t = (np.arange(block) / block).astype(np.float32)
     peak, s0, s1, s2 = (np.empty(n_blocks) for _ in range(4))
     for first in range(0, n_blocks, _CHUNK_BLOCKS):
         last = min(n_blocks, first + _CHUNK_BLOCKS)
-        start, stop = first * block, min(x.size, last * block)
+        start, stop = first * block, min(x.n_samples, last * block)
         flat = np.zeros((last - first) * block, dtype=np.float32)
-        flat[: stop - start] = x[start:stop]
+        flat[: stop - start] = x.read(start, stop)
         part = flat.reshape(-1, block)
         peak[first:last] = np.abs(part).max(axis=1)
         if oversample > 1:
@@ -249,7 +293,7 @@ def _block_sums(x: np.ndarray, block: int, oversample: int) -> _BlockSums:
         s0[first:last] = energy.sum(axis=1, dtype=np.float64)
         s1[first:last] = energy @ t
         s2[first:last] = energy @ (t * t)
-    return _BlockSums(peak, s0, s1, s2, x.size)
+    return _BlockSums(peak, s0, s1, s2, x.n_samples)
 
 
 def _release(reduction_db: np.ndarray, step_db: float) -> np.ndarray:
@@ -463,52 +507,72 @@ def _compress_to_target(chapter: _Chapter, uncompressed: _Gains) -> _Gains:
     return chapter.solve(compressor)
 
 
-def _apply(
-    x: np.ndarray, tone: np.ndarray, gain: float, knots: np.ndarray, block: int
-) -> tuple[np.ndarray, float, float]:
-    """``x * gain * envelope + tone`` (the envelope ramping linearly between block knots),
-    with its sum of squares and its peak. Overwrites and returns ``x``."""
-    out = x
+def _apply(x: Signal, tone: RoomTone, gain: float, knots: np.ndarray, block: int, sink: Sink) -> Levels:
+    """Hand ``sink`` the chapter ``x * gain * envelope + tone`` (the envelope ramping linearly
+    between block knots), a chunk at a time, and measure it on the way."""
     ramp = (np.arange(block) / block).astype(np.float32)
     n_blocks = knots.size - 1
-    energy, peak = 0.0, 0.0
+    meter = LevelMeter(x.sample_rate)
+    tones = _Rechunked(tone.chunks())
     for first in range(0, n_blocks, _CHUNK_BLOCKS):
         last = min(n_blocks, first + _CHUNK_BLOCKS)
         k = knots[first : last + 1].astype(np.float32)
         envelope = (k[:-1, None] + (k[1:] - k[:-1])[:, None] * ramp[None, :]).ravel()
-        start, stop = first * block, min(x.size, last * block)
-        seg = x[start:stop] * np.float32(gain)
+        start, stop = first * block, min(x.n_samples, last * block)
+        seg = x.read(start, stop) * np.float32(gain)
         seg *= envelope[: stop - start]
-        seg += tone[start:stop]
-        out[start:stop] = seg
-        energy += float(np.dot(seg, seg))
-        peak = max(peak, float(np.abs(seg).max()))
-    return out, energy, peak
+        seg += tones.take(stop - start)
+        meter.add(seg)
+        sink(seg)
+    return meter.levels()
 
 
-def _rotate(x: np.ndarray, spec: MasteringSpec) -> np.ndarray:
+class _Rechunked:
+    """Consecutive slices of any length from a stream of chunks."""
+
+    def __init__(self, chunks: Iterator[np.ndarray]) -> None:
+        self._chunks, self._buffer = chunks, np.zeros(0, np.float32)
+
+    def take(self, n: int) -> np.ndarray:
+        parts, have = [self._buffer], self._buffer.size
+        while have < n:
+            chunk = next(self._chunks)
+            parts.append(chunk)
+            have += chunk.size
+        joined = np.concatenate(parts) if len(parts) > 1 else self._buffer
+        self._buffer = joined[n:]
+        return joined[:n]
+
+
+def _rotate(x: Signal, spec: MasteringSpec, path: Path) -> Signal:
     """``x`` through ``phase_rotation_sections`` identical all-pass biquads at
-    ``phase_rotation_hz`` (Q 0.7): the same spectrum, each pitch pulse spread in time."""
+    ``phase_rotation_hz`` (Q 0.7): the same spectrum, each pitch pulse spread in time.
+    Filtered a chunk at a time, the filter state carried across (the same samples as at once)."""
     omega = 2.0 * math.pi * spec.phase_rotation_hz / spec.sample_rate
     alpha = math.sin(omega) / (2.0 * 0.7)
     b = np.array([1.0 - alpha, -2.0 * math.cos(omega), 1.0 + alpha]) / (1.0 + alpha)
     sos = np.tile(np.concatenate((b, b[::-1])), (spec.phase_rotation_sections, 1))
-    return sosfilt(sos, x).astype(np.float32)
+    state = np.zeros((spec.phase_rotation_sections, 2))
+    with SignalWriter(path, x.sample_rate) as out:
+        for _, chunk in x.chunks():
+            filtered, state = sosfilt(sos, chunk, zi=state)
+            out.write(filtered.astype(np.float32))
+        return out.signal
 
 
 def _gains(
-    x: np.ndarray, sums: _BlockSums, spec: MasteringSpec, tone_energy: float, tone_peak: float
-) -> tuple[np.ndarray, _Gains]:
+    x: Signal, sums: _BlockSums, spec: MasteringSpec, tone: RoomTone, scratch: Path
+) -> tuple[Signal, _Gains]:
     """The samples to use (``x``, or ``x`` phase-rotated) with their gain and envelope: plain
     limiting where that reaches the target, else phase rotation, then compression as well."""
-    ceiling = 10 ** (spec.peak_ceiling_db / 20) * (1.0 - 1e-6) - tone_peak  # the tone is added last
+    ceiling = 10 ** (spec.peak_ceiling_db / 20) * (1.0 - 1e-6) - tone.peak  # the tone is added last
     if ceiling <= 0.5 * 10 ** (spec.peak_ceiling_db / 20):
         raise ValueError(f"room tone at {spec.room_tone_db} dBFS peaks too near the {spec.peak_ceiling_db} dBFS ceiling")
-    chapter = _Chapter(sums, spec, tone_energy, ceiling)
+    chapter = _Chapter(sums, spec, tone.energy, ceiling)
     found = chapter.solve()
     if found.capped and spec.phase_rotation_sections > 0:
-        rotated = _rotate(x, spec)
-        rotated_chapter = _Chapter(_block_sums(rotated, spec.block, spec.true_peak_oversample), spec, tone_energy, ceiling)
+        rotated = _rotate(x, spec, scratch / "rotated.f32")
+        rotated_chapter = _Chapter(_block_sums(rotated, spec.block, spec.true_peak_oversample), spec, tone.energy, ceiling)
         rotated_found = rotated_chapter.solve()
         if rotated_found.error_db < found.error_db:
             x, chapter, found = rotated, rotated_chapter, rotated_found
@@ -524,17 +588,50 @@ def _gains(
     return x, found
 
 
+Sink = Callable[[np.ndarray], object]
+"""Where mastered samples go, a chunk at a time (a FLAC file's ``write``, a list's ``append``)."""
+
+
+def master_signal(x: Signal, spec: MasteringSpec, sink: Sink, *, seed: int = 0) -> Levels:
+    """Master one chapter, a :class:`~tasks.signal.Signal` at ``spec.sample_rate``, to ``spec``,
+    handing the mastered float32 samples to ``sink`` a chunk at a time; returns their levels.
+
+    The RMS comes within ``spec.rms_tolerance_db`` of ``spec.target_rms_db`` (when the
+    limiter, and the compressor where needed, let it get there; a warning is logged
+    otherwise), no sample goes above ``spec.peak_ceiling_db``, and room tone seeded by
+    ``seed`` lies under it, so the same input and seed give the same samples. Digital silence
+    comes out as room tone alone. Memory does not grow with the chapter's length beyond its
+    block statistics (about a byte per sample); a phase-rotated copy, when needed, is written
+    next to ``x``.
+    """
+    if x.sample_rate != spec.sample_rate:
+        raise ValueError(f"master_signal needs {spec.sample_rate} Hz, got {x.sample_rate} Hz")
+    tone = RoomTone(x.n_samples, spec.sample_rate, spec.room_tone_db, lowpass_hz=spec.room_tone_lowpass_hz, seed=seed)
+    if x.n_samples == 0:
+        return LevelMeter(spec.sample_rate).levels()
+    sums = _block_sums(x, spec.block, spec.true_peak_oversample)
+    if float(sums.s0.sum()) == 0.0:
+        log.warning("mastering: the chapter is digital silence; writing room tone only")
+        meter = LevelMeter(spec.sample_rate)
+        for chunk in tone.chunks():
+            meter.add(chunk)
+            sink(chunk)
+        return meter.levels()
+    x, found = _gains(x, sums, spec, tone, x.path.parent)
+    levels = _apply(x, tone, found.gain, found.knots, spec.block, sink)
+    log.info(
+        "mastered %.1f s: gain %+.2f dB, RMS %.2f dBFS, peak %.2f dBFS, deepest compression %.2f dB,"
+        " deepest limiting %.2f dB", levels.duration_s, _db(found.gain), levels.rms_db, levels.peak_db,
+        found.compression_db, found.limiting_db,
+    )
+    return levels
+
+
 def master_chapter(
     audio: np.ndarray, sample_rate: int, spec: MasteringSpec = MasteringSpec(), *, seed: int = 0
 ) -> np.ndarray:
-    """Master one chapter (float32 mono at ``sample_rate``) to ``spec``; float32 mono out.
-
-    The result is at ``spec.sample_rate``, its RMS within ``spec.rms_tolerance_db`` of
-    ``spec.target_rms_db`` (when the limiter, and the compressor where needed, let it get
-    there; a warning is logged otherwise), no sample above ``spec.peak_ceiling_db``, and room
-    tone seeded by ``seed`` under it, so the same input and seed give the same samples. Audio
-    that is all digital silence comes back as room tone alone.
-    """
+    """:func:`master_signal` for a chapter held as an array (float32 mono at ``sample_rate``,
+    resampled first); float32 mono at ``spec.sample_rate`` out. For tests and short audio."""
     x = np.asarray(audio)
     if x.ndim != 1:
         raise ValueError(f"expected mono samples (1-D), got shape {x.shape}")
@@ -542,53 +639,55 @@ def master_chapter(
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     if not np.all(np.isfinite(x)):
         raise ValueError("audio contains NaN or infinite samples")
-    x = resample(x, sample_rate, spec.sample_rate)  # always a new array: _apply overwrites it
-    tone = room_tone(
-        x.size, spec.sample_rate, spec.room_tone_db, lowpass_hz=spec.room_tone_lowpass_hz, seed=seed
-    )
-    if x.size == 0:
-        return x
-    sums = _block_sums(x, spec.block, spec.true_peak_oversample)
-    if float(sums.s0.sum()) == 0.0:
-        log.warning("mastering: the chapter is digital silence; writing room tone only")
-        return tone
-    x, found = _gains(x, sums, spec, float(np.dot(tone, tone)), float(np.abs(tone).max()))
-    out, energy, peak = _apply(x, tone, found.gain, found.knots, spec.block)
-    log.info(
-        "mastered %.1f s: gain %+.2f dB, RMS %.2f dBFS, peak %.2f dBFS, deepest compression %.2f dB,"
-        " deepest limiting %.2f dB", x.size / spec.sample_rate, _db(found.gain), _db(math.sqrt(energy / x.size)),
-        _db(peak), found.compression_db, found.limiting_db,
-    )
-    return out
+    with scratch_dir("master") as scratch:
+        with SignalWriter(Path(scratch) / "in.f32", sample_rate) as writer:
+            writer.write(x)
+        signal = resample_signal(writer.signal, spec.sample_rate, Path(scratch) / "resampled.f32")
+        out: list[np.ndarray] = [np.zeros(0, np.float32)]
+        master_signal(signal, spec, out.append, seed=seed)
+        return np.concatenate(out)
+
+
+class LevelMeter:
+    """RMS, peak and noise floor (quietest 0.5 s window) of audio seen a chunk at a time."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self.block = max(1, round(0.05 * sample_rate))
+        self._energies: list[np.ndarray] = []
+        self._rest = np.zeros(0, np.float32)
+        self.n_samples, self.total, self.peak = 0, 0.0, 0.0
+
+    def add(self, chunk: np.ndarray) -> None:
+        part = np.concatenate((self._rest, np.asarray(chunk, dtype=np.float32)))
+        if chunk.size:
+            self.peak = max(self.peak, float(np.abs(chunk).max()))
+        self.n_samples += chunk.size
+        whole = part[: (part.size // self.block) * self.block].reshape(-1, self.block)
+        per_block = np.einsum("ij,ij->i", whole, whole, dtype=np.float64)
+        self._energies.append(per_block)
+        self.total += float(per_block.sum())
+        self._rest = part[per_block.size * self.block :]
+
+    def levels(self) -> Levels:
+        if self.n_samples == 0:
+            return Levels(-math.inf, -math.inf, -math.inf, 0.0)
+        total = self.total + float(np.dot(self._rest.astype(np.float64), self._rest.astype(np.float64)))
+        energies = np.concatenate([np.zeros(0), *self._energies])
+        window = 10  # 10 blocks of 50 ms
+        if energies.size >= window:
+            sliding = np.convolve(energies, np.ones(window), mode="valid") / (window * self.block)
+            floor = _db(math.sqrt(max(float(sliding.min()), 0.0)))
+        else:
+            floor = _db(math.sqrt(total / self.n_samples))
+        return Levels(
+            rms_db=_db(math.sqrt(total / self.n_samples)), peak_db=_db(self.peak), noise_floor_db=floor,
+            duration_s=self.n_samples / self.sample_rate,
+        )
 
 
 def measure_levels(audio: np.ndarray, sample_rate: int) -> Levels:
     """RMS, peak and noise floor (quietest 0.5 s window) of float mono audio, in dBFS."""
-    x = np.asarray(audio, dtype=np.float32)
-    if x.size == 0:
-        return Levels(-math.inf, -math.inf, -math.inf, 0.0)
-    block = max(1, round(0.05 * sample_rate))
-    n_blocks = x.size // block
-    energies = np.empty(n_blocks)
-    peak, total = 0.0, 0.0
-    step = _CHUNK_BLOCKS * block
-    for first in range(0, x.size, step):
-        part = x[first : first + step]
-        peak = max(peak, float(np.abs(part).max()))
-        whole = part[: (part.size // block) * block].reshape(-1, block)
-        per_block = np.einsum("ij,ij->i", whole, whole, dtype=np.float64)
-        energies[first // block : first // block + per_block.size] = per_block
-        rest = part[per_block.size * block :].astype(np.float64)
-        total += float(per_block.sum()) + float(np.dot(rest, rest))
-    window = 10  # 10 blocks of 50 ms
-    if n_blocks >= window:
-        sliding = np.convolve(energies, np.ones(window), mode="valid") / (window * block)
-        floor = _db(math.sqrt(max(float(sliding.min()), 0.0)))
-    else:
-        floor = _db(math.sqrt(total / x.size))
-    return Levels(
-        rms_db=_db(math.sqrt(total / x.size)),
-        peak_db=_db(peak),
-        noise_floor_db=floor,
-        duration_s=x.size / sample_rate,
-    )
+    meter = LevelMeter(sample_rate)
+    meter.add(np.asarray(audio, dtype=np.float32))
+    return meter.levels()
