@@ -279,13 +279,20 @@ def _volume(attenuation_db: float) -> str:
     return f"volume={-attenuation_db:.3f}dB"
 
 
+def _concat_quote(path: Path) -> str:
+    """``path`` quoted for a concat demuxer playlist (single quotes; a quote as '\\'')."""
+    return "'" + str(Path(path).resolve()).replace("'", "'\\''") + "'"
+
+
 def _chapter_marks(
     chapters: Sequence[ChapterAudio],
 ) -> tuple[list[tuple[str, int, int]], list[tuple[float, float]], Fraction]:
-    """Chapter marks in a shared timebase (1/sample rate when all rates agree) and in seconds."""
+    """Chapter marks in the chapters' timebase (1/sample rate: they must share one) and in seconds."""
     counts = [_sample_count(Path(chapter.path)) for chapter in chapters]
     rates = {rate for _, rate in counts}
-    timebase = Fraction(1, rates.pop()) if len(rates) == 1 else Fraction(1, 1_000_000_000)
+    if len(rates) != 1:
+        raise ValueError(f"the chapters of one book must share a sample rate, got {sorted(rates)} Hz")
+    timebase = Fraction(1, rates.pop())
     marks: list[tuple[str, int, int]] = []
     bounds: list[tuple[float, float]] = []
     elapsed = Fraction(0)
@@ -317,19 +324,20 @@ def encode_m4b(
     with scratch_dir("m4b") as scratch:
         meta = Path(scratch) / "book.ffmeta"
         meta.write_text(text, encoding="utf-8")
-        inputs = [arg for chapter in chapters for arg in ("-i", str(chapter.path))]
-        inputs += ["-f", "ffmetadata", "-i", str(meta)]
-        cover_in, cover_out = _cover_args(tags.cover, Path(scratch), n + 1) if tags.cover else ([], [])
-        pads = "".join(f"[{i}:a:0]" for i in range(n))
-        rest = [*cover_out, "-map_metadata", str(n), "-map_chapters", str(n), *unsafe]  # n: the FFMETADATA input
+        playlist = Path(scratch) / "chapters.txt"
+        playlist.write_text("".join(f"file {_concat_quote(c.path)}\n" for c in chapters), encoding="utf-8")
+        # one input, however many chapters: ffmpeg reads them one after the other (concat demuxer)
+        inputs = ["-f", "concat", "-safe", "0", "-i", str(playlist), "-f", "ffmetadata", "-i", str(meta)]
+        cover_in, cover_out = _cover_args(tags.cover, Path(scratch), 2) if tags.cover else ([], [])
+        rest = ["-map", "0:a:0", *cover_out, "-map_metadata", "1", "-map_chapters", "1", *unsafe]
         language = iso639_2(tags.language)
         if language:
             rest += ["-metadata:s:a:0", f"language={language}"]
         rest += ["-c:a", "aac", "-aac_coder", aac_coder, "-b:a", bitrate, "-movflags", "+faststart"]
 
         def build(attenuation_db: float) -> list[str]:
-            chain = f"{pads}concat=n={n}:v=0:a=1" + (f",{_volume(attenuation_db)}" if attenuation_db else "")
-            return ["-y", *inputs, *cover_in, "-filter_complex", f"{chain}[book]", "-map", "[book]", *rest]
+            volume = ["-af", _volume(attenuation_db)] if attenuation_db else []
+            return ["-y", *inputs, *cover_in, *rest, *volume]
 
         levels = _encode_guarded(build, out_path, "ipod", peak_limit_db, AAC_HEADROOM_DB)
     log.info("wrote %s: %d chapters, %.1f s", out_path, n, bounds[-1][1])
