@@ -195,6 +195,17 @@ def _start_prefect_server() -> threading.Thread | None:
     return thread
 
 
+def _up_to_date(plan: Plan) -> bool:
+    """Whether a render would change nothing (then Prefect need not even start)."""
+    from flows.preflight import AudiobookPlan
+
+    if isinstance(plan, AudiobookPlan):
+        from flows.audiobook_plan import up_to_date
+
+        return up_to_date(plan)
+    return False
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     """SIGTERM ends a render like Ctrl-C: clean-up handlers run (Python's default would skip them)."""
     raise KeyboardInterrupt
@@ -231,13 +242,15 @@ def render(
 
     def run() -> None:
         from castline import progress
-        from castline.project import load_project
 
-        load_project(manifest, out)  # fail fast on the manifest, before Prefect starts
+        plan = _preflight(manifest, out, cache_dir)
+        if _up_to_date(plan):
+            print(f"up to date: {plan.project.output_dir} already holds what {manifest.name} describes "
+                  "(nothing to synthesize, master or encode)")
+            return
         lifeline.start()
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         server = _start_prefect_server()
-        plan = _preflight(manifest, out, cache_dir)  # everything else, while the server starts
         from flows.preflight import hand_over
         from flows.render_project import FLOWS
 

@@ -1,16 +1,19 @@
 """The audiobook flow: an EPUB in, a mastered M4B (and per-chapter MP3s) out.
 
-    preflight -> write the script -> cast -> synthesize -> master chapters -> deliver -> report
+    preflight -> write the script -> synthesize, mastering each chapter as soon as its
+    takes are in -> deliver -> report
 
-Each stage is a plain function in ``tasks/``; this module turns the manifest into the plain
-values the stages take and runs them as Prefect tasks: synthesis one task per batch (retried
-with backoff when the engine fails), mastering one task per chapter, delivery one task that
-encodes the changed files in parallel.
+Each stage is a plain function in ``tasks/``, and :mod:`flows.audiobook_plan` turns the
+manifest into the values they take; this module runs them as Prefect tasks: synthesis one task
+per batch (retried with backoff when the engine fails), in book order, mastering one task per
+chapter beside it on the task runner's threads, delivery one task that encodes the changed
+files in parallel.
 """
 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any, cast
 from uuid import UUID
@@ -19,6 +22,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NONE
 from prefect.context import FlowRunContext
+from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from castline import lifeline, progress
@@ -29,16 +33,21 @@ from castline.lock import output_lock
 from castline.model import Utterance, to_table
 from castline.storage import LocalStorage
 from castline.tempfiles import remove_stale_temp_files
-from flows.preflight import AudiobookPlan, engine_max_chars, plan_for
-from tasks.cast import NARRATOR, cast_utterances
-from tasks.chapters import MasteredChapter, group_takes, render_chapter
-from tasks.deliver import BookTags
-from tasks.deliverables import AudiobookFormats, audiobook_deliverables, produce
-from tasks.master import MasteringSpec
+from flows.audiobook_plan import (
+    SCRIPT_FILES,
+    book_tags,
+    chapter_takes,
+    delivery_formats,
+    mastering_spec,
+    script_digest,
+    write_the_script,
+)
+from flows.preflight import AudiobookPlan, plan_for
+from tasks.chapters import ChapterTakes, MasteredChapter, render_chapter
+from tasks.deliverables import audiobook_deliverables, produce
 from tasks.publish import Staging
 from tasks.report import ChapterReport, RenderReport, to_json, to_markdown
-from tasks.script import Pacing, write_script
-from tasks.synthesize import is_retryable, plan_batches, plan_takes, synthesize_batch, with_durations
+from tasks.synthesize import is_retryable, plan_batches, synthesize_batch, with_durations
 
 __all__ = ["audiobook", "render_audiobook"]
 
@@ -70,21 +79,61 @@ class Stores:
     """Mastered chapters."""
 
 
-def write_the_script(plan: AudiobookPlan) -> list[Utterance]:
-    """The utterances of the chosen chapters, cast, with their takes planned."""
-    m = plan.manifest
-    p = m.pauses
-    script = write_script(
-        plan.chapters, language=m.language, pacing=Pacing(p.sentence, p.paragraph, p.title),
-        max_chars=m.engine.max_chars or engine_max_chars(plan), speak_titles=m.chapters.speak_titles,
-    )
-    return plan_takes(cast_utterances(script, plan.cast), plan.cast.voices, language=m.language, seed=m.engine.seed)
+class _Mastering:
+    """Submits each chapter's mastering to the task runner as soon as its last take is stored,
+    so that finished chapters are mastered while later ones are synthesized."""
+
+    def __init__(self, plan: AudiobookPlan, chapters: list[ChapterTakes], stores: Stores) -> None:
+        self.plan, self.chapters, self.stores = plan, chapters, stores
+        self.missing = {c.chapter_id: {key for key, _ in c.takes if key not in stores.takes} for c in chapters}
+        self.waiting_on: dict[str, list[str]] = defaultdict(list)
+        for chapter_id, keys in self.missing.items():
+            for key in keys:
+                self.waiting_on[key].append(chapter_id)
+        self.futures: dict[str, PrefectFuture[MasteredChapter]] = {}
+        self.spec = mastering_spec(plan)
+
+    def stored(self, keys: list[str]) -> None:
+        """``keys`` are in the cache now: master whatever chapter that completes."""
+        for key in keys:
+            for chapter_id in self.waiting_on.pop(key, []):
+                self.missing[chapter_id].discard(key)
+        pauses = self.plan.manifest.pauses
+        for chapter in self.chapters:
+            if not self.missing[chapter.chapter_id] and chapter.chapter_id not in self.futures:
+                self.futures[chapter.chapter_id] = render_chapter_task.submit(
+                    chapter, self.stores.takes, self.stores.chapters, head_s=pauses.head, tail_s=pauses.tail, spec=self.spec
+                )
+
+    def results(self) -> list[MasteredChapter]:
+        """Every chapter mastered, in book order."""
+        done = []
+        progress.report("master", 0, len(self.chapters))
+        for chapter in self.chapters:
+            done.append(self.futures[chapter.chapter_id].result())
+            progress.report("master", len(done), len(self.chapters))
+        return done
 
 
-def synthesize(plan: AudiobookPlan, script: list[Utterance], takes: AudioStore) -> int:
-    """Speak every take the cache lacks; returns how many were synthesized."""
+@dataclass(frozen=True)
+class Spoken:
+    """What :func:`synthesize_and_master` did."""
+
+    synthesized: int
+    """Takes synthesized (the others came from the cache)."""
+    synthesis_s: float
+    """Wall time until the last take was stored."""
+    mastered: list[MasteredChapter]
+
+
+def synthesize_and_master(plan: AudiobookPlan, script: list[Utterance], stores: Stores) -> Spoken:
+    """Speak every take the cache lacks, in book order, mastering each chapter as soon as it is
+    complete (on the task runner, beside the synthesis of later chapters)."""
+    started = time.monotonic()
     m = plan.manifest
-    batches = plan_batches(script, plan.cast.voices, takes, m.engine.batch_size)
+    batches = plan_batches(script, plan.cast.voices, stores.takes, m.engine.batch_size)
+    mastering = _Mastering(plan, chapter_takes(plan, script), stores)
+    mastering.stored([])  # chapters whose takes are all cached already
     total = sum(len(b) for b in batches)
     # async_dispatch types the result as "UUID or a coroutine"; called from sync code it is the UUID
     artifact = cast(UUID, create_progress_artifact(0.0, description="Synthesis")) if FlowRunContext.get() else None
@@ -92,38 +141,13 @@ def synthesize(plan: AudiobookPlan, script: list[Utterance], takes: AudioStore) 
     done = 0
     progress.report("synthesize", 0, total)
     for batch in batches:
-        run_batch(batch, plan.cast.voices, m.language, takes)
+        mastering.stored(run_batch(batch, plan.cast.voices, m.language, stores.takes))
         done += len(batch)
         progress.report("synthesize", done, total)
         if artifact:
             update_progress_artifact(artifact, 100.0 * done / total)
-    return total
-
-
-def master(plan: AudiobookPlan, script: list[Utterance], stores: Stores) -> list[MasteredChapter]:
-    """Each chapter assembled from its takes and mastered to ACX (or found mastered already)."""
-    m = plan.manifest
-    spec = MasteringSpec(target_rms_db=m.mastering.rms_db, peak_ceiling_db=m.mastering.peak_db, room_tone_db=m.mastering.room_tone_db)
-    chapters = group_takes(plan.chapters, script)
-    progress.report("master", 0, len(chapters))
-    futures = [
-        render_chapter_task.submit(c, stores.takes, stores.chapters, head_s=m.pauses.head, tail_s=m.pauses.tail, spec=spec)
-        for c in chapters
-    ]
-    done = []
-    for future in futures:
-        done.append(future.result())
-        progress.report("master", len(done), len(chapters))
-    return done
-
-
-def book_tags(plan: AudiobookPlan) -> BookTags:
-    m = plan.manifest
-    return BookTags(
-        title=m.title, author=m.author, narrator=m.narrator or plan.cast.voice_for(NARRATOR).name,
-        language=m.language, year=str(m.year) if m.year else None, publisher=m.publisher,
-        description=m.description, genre=m.genre, cover=plan.cover,
-    )
+    synthesis_s = time.monotonic() - started
+    return Spoken(total, synthesis_s, mastering.results())
 
 
 def deliver(
@@ -134,13 +158,12 @@ def deliver(
 
     ``report`` lacks the delivered files and the wall time since ``started`` (monotonic).
     """
-    m = plan.manifest
-    formats = AudiobookFormats(tuple(m.output.formats), m.output.name or m.title, m.output.m4b_bitrate, m.output.mp3_bitrate)
     with Staging(plan.project.layout) as staging:
-        files = produce_task(audiobook_deliverables(formats, mastered, book_tags(plan)), staging)
+        files = produce_task(audiobook_deliverables(delivery_formats(plan), mastered, book_tags(plan)), staging)
         table = to_table(with_durations(script, stores.takes))
-        table.to_parquet(staging.path("utterances.parquet"), index=False)
-        table.to_csv(staging.path("utterances.csv"), index=False)
+        parquet, csv = (staging.path(name, script_digest(script)) for name in SCRIPT_FILES)
+        table.to_parquet(parquet, index=False)
+        table.to_csv(csv, index=False)
         report = replace(report, files=files, wall_s=time.monotonic() - started)
         staging.path("report.json").write_text(to_json(report), encoding="utf-8")
         staging.path("report.md").write_text(to_markdown(report), encoding="utf-8")
@@ -160,17 +183,15 @@ def render_audiobook(plan: AudiobookPlan) -> RenderReport:
         script = write_the_script(plan)
         keys = {u.cache_key or "" for u in script}
         hits = sum(k in stores.takes for k in keys)
-        synthesis_started = time.monotonic()
-        synthesized = synthesize(plan, script, stores.takes)
-        synthesis_s = time.monotonic() - synthesis_started
-        mastered = master(plan, script, stores)
+        spoken = synthesize_and_master(plan, script, stores)
         m = plan.manifest
         report = RenderReport(
             title=m.title, author=m.author, source=plan.source.name, manifest=plan.project.manifest_path.name,
-            chapters=[_chapter_report(c) for c in mastered], files=[], utterances=len(script), unique_takes=len(keys),
-            cache_hits=hits, synthesized=synthesized, synthesis_s=synthesis_s, wall_s=0.0, warnings=plan.warnings,
+            chapters=[_chapter_report(c) for c in spoken.mastered], files=[], utterances=len(script),
+            unique_takes=len(keys), cache_hits=hits, synthesized=spoken.synthesized, synthesis_s=spoken.synthesis_s,
+            wall_s=0.0, warnings=plan.warnings,
         )
-        return deliver(plan, script, mastered, stores, report, started)
+        return deliver(plan, script, spoken.mastered, stores, report, started)
 
 
 def _chapter_report(c: MasteredChapter) -> ChapterReport:

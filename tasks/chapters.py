@@ -16,7 +16,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from castline.cache import AudioStore
+from castline.cache import AudioStore, StoredAudio
 from castline.digest import digest
 from castline.model import Chapter, Seconds, Utterance
 from castline.tempfiles import scratch_dir
@@ -24,7 +24,7 @@ from tasks.assemble import chapter_pieces
 from tasks.master import Levels, MasteringSpec, master_signal, resample
 from tasks.signal import Signal, SignalWriter, resample_signal
 
-__all__ = ["ChapterTakes", "MasteredChapter", "chapter_key", "render_chapter"]
+__all__ = ["ChapterTakes", "MasteredChapter", "chapter_key", "render_chapter", "find_mastered", "group_takes"]
 
 
 @dataclass(frozen=True)
@@ -80,21 +80,33 @@ def render_chapter(
 ) -> MasteredChapter:
     """Assemble and master ``chapter`` (``head_s`` and ``tail_s`` of room tone around it), or
     find it mastered already in ``chapters``."""
+    found = find_mastered(chapter, chapters, head_s=head_s, tail_s=tail_s, spec=spec)
+    if found is not None:
+        return found
     key = chapter_key(chapter, head_s, tail_s, spec)
-    stored = chapters.get(key)
-    remastered = stored is None
-    if stored is None:
-        with scratch_dir("chapter") as folder:
-            scratch = Path(folder)
-            x = resample_signal(_assemble(chapter, takes, spec, head_s, tail_s, scratch), spec.sample_rate, scratch / "x.f32")
-            flac = scratch / "mastered.flac"
-            with sf.SoundFile(flac, "w", samplerate=spec.sample_rate, channels=1, format="FLAC", subtype="PCM_24") as out:
-                levels = master_signal(x, spec, out.write, seed=int(key[:8], 16))
-            stored = chapters.put_file(key, flac, {"title": chapter.title, "levels": asdict(levels)})
+    with scratch_dir("chapter") as folder:
+        scratch = Path(folder)
+        x = resample_signal(_assemble(chapter, takes, spec, head_s, tail_s, scratch), spec.sample_rate, scratch / "x.f32")
+        flac = scratch / "mastered.flac"
+        with sf.SoundFile(flac, "w", samplerate=spec.sample_rate, channels=1, format="FLAC", subtype="PCM_24") as out:
+            levels = master_signal(x, spec, out.write, seed=int(key[:8], 16))
+        stored = chapters.put_file(key, flac, {"title": chapter.title, "levels": asdict(levels)})
+    return _mastered(chapter, stored, remastered=True)
+
+
+def find_mastered(
+    chapter: ChapterTakes, chapters: AudioStore, *, head_s: Seconds, tail_s: Seconds, spec: MasteringSpec
+) -> MasteredChapter | None:
+    """``chapter`` as it was mastered before with these settings, or None."""
+    stored = chapters.get(chapter_key(chapter, head_s, tail_s, spec))
+    return None if stored is None else _mastered(chapter, stored, remastered=False)
+
+
+def _mastered(chapter: ChapterTakes, stored: StoredAudio, *, remastered: bool) -> MasteredChapter:
     return MasteredChapter(
         chapter_id=chapter.chapter_id,
         title=chapter.title,
-        key=key,
+        key=stored.key,
         path=stored.local_path(),
         duration_s=stored.duration_s,
         levels=Levels(**stored.meta["levels"]),

@@ -24,7 +24,7 @@ from castline.errors import OutputPathError
 from castline.layout import OutputLayout, inside
 from castline.tempfiles import write_text_atomic
 
-__all__ = ["Staging", "safe_filename"]
+__all__ = ["Staging", "safe_filename", "published_state"]
 
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 
@@ -37,6 +37,15 @@ def safe_filename(name: str, max_len: int = 120) -> str:
     return name[:max_len].rstrip(" .") or "untitled"
 
 
+def published_state(layout: OutputLayout) -> dict[str, str]:
+    """What the last render published: path relative to the output directory -> content digest."""
+    try:
+        state = json.loads(layout.published.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
 class Staging:
     """A private directory where a render builds its deliverables before publishing them."""
 
@@ -46,10 +55,7 @@ class Staging:
         self.dir = layout.staging / uuid.uuid4().hex[:12]
         self._staged: dict[str, str] = {}
         self._kept: dict[str, str] = {}
-        try:
-            self._published: dict[str, str] = json.loads(layout.published.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            self._published = {}
+        self._published = published_state(layout)
 
     def __enter__(self) -> Staging:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -57,9 +57,14 @@ def _key(u: Utterance) -> str:
 def plan_batches(
     utterances: Sequence[Utterance], voices: Mapping[str, VoiceProfile], store: AudioStore, batch_size: int | None = None
 ) -> list[list[Utterance]]:
-    """The takes the store lacks, one utterance per key, grouped by loaded model, sorted by length, in batches."""
+    """The takes the store lacks, one utterance per key, in batches that each hold one loaded
+    model's takes, in book order: chapter by chapter, so that each chapter can be mastered
+    while later ones are spoken, and by length within a chapter, so that a batch's takes are
+    of similar length (less padding on a GPU)."""
+    chapter_rank: dict[str, int] = {}
     groups: dict[tuple[str, str], dict[str, Utterance]] = defaultdict(dict)
     for u in utterances:
+        chapter_rank.setdefault(u.chapter, len(chapter_rank))
         key = _key(u)
         if key in store:
             continue
@@ -68,9 +73,9 @@ def plan_batches(
     batches = []
     for group in groups.values():
         size = batch_size or engine_class(voices[next(iter(group.values())).voice]).preferred_batch_size
-        ordered = sorted(group.values(), key=lambda u: len(u.text))
+        ordered = sorted(group.values(), key=lambda u: (chapter_rank[u.chapter], len(u.text)))
         batches += [ordered[i : i + size] for i in range(0, len(ordered), size)]
-    return batches
+    return sorted(batches, key=lambda batch: chapter_rank[batch[0].chapter])
 
 
 def synthesize_batch(

@@ -172,3 +172,29 @@ def test_a_140000_character_title_renders_with_its_whole_title(tmp_path: Path, p
     (m4b,) = (tmp_path / "out").glob("*.m4b")
     assert len(m4b.name) <= 130 and result["files"] == [m4b.name]
     assert {k.lower(): v for k, v in probe(m4b)["format"]["tags"].items()}["title"] == title
+
+
+def test_up_to_date_when_nothing_would_change(rendered: Path) -> None:
+    from castline.project import load_project
+    from flows.audiobook_plan import up_to_date
+    from flows.preflight import AudiobookPlan, preflight
+
+    def plan() -> AudiobookPlan:
+        found = preflight(load_project(rendered))
+        assert isinstance(found, AudiobookPlan)
+        return found
+
+    assert up_to_date(plan())
+    out = rendered.parent / "out"
+    m4b = next(out.glob("*.m4b"))
+    kept = m4b.read_bytes()
+    m4b.unlink()
+    assert not up_to_date(plan())  # a deliverable gone
+    m4b.write_bytes(kept)
+    assert up_to_date(plan())
+    original = rendered.read_text(encoding="utf-8")
+    rendered.write_text(original.replace("A. Writer", "B. Writer"), encoding="utf-8")
+    try:
+        assert not up_to_date(plan())  # the tags change
+    finally:
+        rendered.write_text(original, encoding="utf-8")

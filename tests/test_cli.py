@@ -175,3 +175,15 @@ def test_gc_prunes_the_project_stores_by_age(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "utterance cache" in done.stdout and "removed 1 entries" in done.stdout
     assert "ab" * 32 not in store and "cd" * 32 in store
+
+
+def test_an_unchanged_render_says_up_to_date_and_an_edit_renders_again(tmp_path: Path) -> None:
+    write_epub(tmp_path / "book.epub", BOOK)
+    path = project(tmp_path, output={"dir": "out", "formats": ["m4b"]})
+    first = castline("render", str(path), cwd=tmp_path)
+    assert first.returncode == 0 and "rendered 'T'" in first.stdout, first.stderr
+    again = castline("render", str(path), cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.startswith(f"up to date: {tmp_path / 'out'} already holds"), again.stdout
+    write_epub(tmp_path / "book.epub", [BOOK[0], ("Chapter Two", ["The sun set."])])
+    edited = castline("render", str(path), cwd=tmp_path)
+    assert edited.returncode == 0 and "1 utterances synthesized" in edited.stdout, edited.stdout
