@@ -16,8 +16,8 @@ from piper_fixtures import build_tiny_piper_voice
 
 from castline.errors import VoiceError
 from voices.engines import SynthesisRequest, engine_class, get_engine
-from voices.engines.piper import PiperEngine
-from voices.engines.piper_noise import NoiseSource, UnsupportedRandomOp, draw_noise, seed_random_nodes
+from voices.engines.piper import SESSIONS_ENV, PiperEngine, sessions_from_environment, usable_cores
+from voices.engines.piper_noise import NoiseSource, SeededSession, UnsupportedRandomOp, draw_noise, seed_random_nodes
 from voices.profile import VoiceProfile, find_profile, load_profile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,15 +171,77 @@ def test_seeds_change_the_take(tiny: dict[str, VoiceProfile]) -> None:
 def test_batch_order_and_threads_do_not_change_a_take(tiny: dict[str, VoiceProfile]) -> None:
     requests = [SynthesisRequest(text, tiny[name], seed=seed) for text in TEXTS for name in ("amy", "bob", "slow", "calm")
                 for seed in (3, 40)]
-    alone = PiperEngine.load(tiny["amy"])
-    alone.workers = 1
+    alone = PiperEngine.load(tiny["amy"], 1)
     expected = [digest_of(alone.synthesize([r])[0]) for r in requests]
-    engine = PiperEngine.load(tiny["amy"])
     indices = list(range(len(requests)))
-    for workers, order in ((4, indices[::-1]), (3, random.Random(7).sample(indices, len(indices)))):
-        engine.workers = workers
+    for sessions, separate, order in ((4, False, indices[::-1]), (3, True, random.Random(7).sample(indices, len(indices))),
+                                      (2, True, indices)):
+        engine = PiperEngine.load(tiny["amy"], sessions, separate=separate)
+        assert engine.sessions == sessions and len(engine._graph.sessions) == (sessions if separate else 1)
         batch = order + order[:5]  # the same request twice in one batch, on different threads
         assert [digest_of(a) for a in engine.synthesize([requests[i] for i in batch])] == [expected[i] for i in batch]
+
+
+def test_every_graph_run_speaks_one_sentence(tiny: dict[str, VoiceProfile], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sentences are never padded into one run: a padded batch does not give each item its
+    alone-take (see the module docstring of voices.engines.piper)."""
+    engine = PiperEngine.load(tiny["amy"], 3, separate=True)
+    shapes: list[tuple[int, ...]] = []
+    run_once = engine._graph._run_once
+
+    def spy(feeds):
+        shapes.append(feeds["input"].shape)
+        assert feeds["input_lengths"].tolist() == [feeds["input"].shape[1]]
+        return run_once(feeds)
+
+    monkeypatch.setattr(engine._graph, "_run_once", spy)
+    engine.synthesize([SynthesisRequest(text, tiny["amy"], seed=1) for text in TEXTS])
+    assert len(shapes) >= 5 and {s[0] for s in shapes} == {1}  # "One. Two, three? Four!" is three sentences
+
+
+def test_sessions_come_from_the_environment(
+    tiny: dict[str, VoiceProfile], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv(SESSIONS_ENV, raising=False)
+    assert usable_cores() == len(os.sched_getaffinity(0))
+    assert sessions_from_environment() == usable_cores() == PiperEngine.load(tiny["amy"]).sessions
+    for value, want in (("1", 1), (" 3 ", 3), ("12", 12)):
+        monkeypatch.setenv(SESSIONS_ENV, value)
+        assert sessions_from_environment() == want
+    for bad in ("0", "-2", "two", "1.5", "1_0", "\u00b2", "9" * 80):
+        monkeypatch.setenv(SESSIONS_ENV, bad)
+        caplog.clear()
+        assert sessions_from_environment() == usable_cores()
+        assert f"{SESSIONS_ENV}=" in caplog.text and "not a whole number >= 1" in caplog.text
+        assert len(caplog.text) < 300  # a long value is cut in the warning
+    monkeypatch.setenv(SESSIONS_ENV, "1")
+    assert PiperEngine.load(tiny["amy"]).sessions == 1
+    assert PiperEngine.load(tiny["amy"], 2).sessions == 2  # an explicit count wins
+    with pytest.raises(ValueError, match="sessions must be at least 1"):
+        PiperEngine.load(tiny["amy"], -1)
+
+
+def test_one_session_sounds_like_the_default(tiny: dict[str, VoiceProfile], monkeypatch: pytest.MonkeyPatch) -> None:
+    requests = [SynthesisRequest(text, tiny[name], seed=seed) for text in TEXTS for name in ("amy", "slow") for seed in (5, 6)]
+    monkeypatch.delenv(SESSIONS_ENV, raising=False)
+    monkeypatch.setattr("voices.engines.piper.usable_cores", lambda: 3)  # a default above 1 on any machine
+    default = PiperEngine.load(tiny["amy"])
+    assert default.sessions == 3
+    monkeypatch.setenv(SESSIONS_ENV, "1")
+    one = PiperEngine.load(tiny["amy"])
+    assert one.sessions == 1
+    assert [digest_of(a) for a in one.synthesize(requests)] == [digest_of(a) for a in default.synthesize(requests)]
+
+
+def test_seeded_session_copies(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime
+
+    model = build_tiny_piper_voice(tmp_path / "m")
+    with pytest.raises(ValueError, match="copies must be at least 1"):
+        SeededSession(onnx.load(str(model)), onnxruntime.SessionOptions(), ["CPUExecutionProvider"], copies=0)
+    graph = SeededSession(onnx.load(str(model)), onnxruntime.SessionOptions(), ["CPUExecutionProvider"], copies=2)
+    assert len(graph.sessions) == 2 and graph.session is graph.sessions[0] and graph.sessions[0] is not graph.sessions[1]
 
 
 def test_a_fresh_engine_and_a_new_process_give_the_same_take(tiny: dict[str, VoiceProfile], tmp_path: Path) -> None:
@@ -205,9 +267,8 @@ def test_a_fresh_engine_and_a_new_process_give_the_same_take(tiny: dict[str, Voi
 def test_short_noise_buffers_are_drawn_again_with_the_same_numbers(tiny: dict[str, VoiceProfile]) -> None:
     requests = [SynthesisRequest(text, tiny["slow"], seed=11) for text in TEXTS]
     expected = [digest_of(a) for a in PiperEngine.load(tiny["amy"]).synthesize(requests)]
-    engine = PiperEngine.load(tiny["amy"])
+    engine = PiperEngine.load(tiny["amy"], 1)
     engine._graph.default_per_unit = engine._graph.margin = 0.01  # every first guess falls short
-    engine.workers = 1
     for request, want in zip(requests, expected):
         before = engine._graph.runs
         assert digest_of(engine.synthesize([request])[0]) == want
@@ -223,6 +284,25 @@ def test_the_bundled_voice_is_seeded() -> None:
     assert [t.size for t in takes] == [takes[0].size] * 3 and all(np.array_equal(takes[0], t) for t in takes[1:])
     other = engine.synthesize([SynthesisRequest(text, joe, seed=22)])[0]
     assert other.size != takes[0].size or not np.array_equal(other, takes[0])
+
+
+def test_the_bundled_voice_gives_a_take_whatever_runs_beside_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the real graph: a take alone equals the same take among others, on any number of
+    sessions, shared or separate, and CASTLINE_PIPER_SESSIONS=1 sounds like the default."""
+    joe = find_profile("joe")
+    texts = ("Down, down, down.", "Would the fall never come to an end?", "Alice was not a bit hurt.", "Down, down, down.")
+    requests = [SynthesisRequest(text, joe, seed=seed) for text, seed in zip(texts, (1, 2, 3, 4))]
+    monkeypatch.setenv(SESSIONS_ENV, "1")
+    one = PiperEngine.load(joe)
+    expected = [digest_of(one.synthesize([r])[0]) for r in requests]  # each take alone
+    assert len(set(expected)) == 4  # the repeated text has another seed
+    monkeypatch.delenv(SESSIONS_ENV)
+    monkeypatch.setattr("voices.engines.piper.usable_cores", lambda: 2)
+    default = PiperEngine.load(joe)
+    assert (default.sessions, one.sessions) == (2, 1)
+    separate = PiperEngine.load(joe, 3, separate=True)
+    for engine, order in ((default, [3, 2, 1, 0]), (one, [0, 1, 2, 3]), (separate, [2, 0, 3, 1, 2])):
+        assert [digest_of(a) for a in engine.synthesize([requests[i] for i in order])] == [expected[i] for i in order]
 
 
 # --- the graph rewrite on its own ------------------------------------------------------------

@@ -18,15 +18,64 @@ request gave a different waveform, even a different length, on every run, so a r
 render differed from a clean one under equal cache keys. So the graph is rewritten in memory
 at load (:mod:`voices.engines.piper_noise`; the model file is never touched) to take that
 noise as inputs, drawn with numpy from ``SynthesisRequest.seed`` for each sentence. The
-result does not depend on batch order, worker thread or process; the fingerprint is
+result does not depend on batch order, worker thread, session or process; the fingerprint is
 unchanged (the seed is already part of every cache key).
+
+Parallel runs
+-------------
+:meth:`PiperEngine.synthesize` speaks up to ``sessions`` requests at once, each on a thread
+of its own running single-threaded graph runs (``intra_op_num_threads=1``; one run per
+sentence). ``sessions`` is ``CASTLINE_PIPER_SESSIONS``, by default the cores this process may
+use (``len(os.sched_getaffinity(0))``: a ``taskset`` or container CPU limit counts, the
+machine's other cores do not). The runs share one onnxruntime session (its ``run`` may be
+called from several threads) rather than having a session each, because on the 2-core machine
+both were equally fast and one session takes less memory (``bench/bench_piper.py``, 120
+sentences of *Alice*, each set-up in a fresh process, three interleaved repeats; median wall
+time, speed-up against one run at a time, RSS):
+
+======================= ============== ========== ============== ================
+set-up                  wall s         speed-up   load (RSS)     peak speaking
+======================= ============== ========== ============== ================
+1 run at a time         47.6           1.00x      +189 MB        796 MB
+2 threads, one session  25.9           1.91x      +189 MB        1142 MB
+2 sessions              25.5           1.90x      +250 MB        1234 MB
+======================= ============== ========== ============== ================
+
+(a second session costs about 60 MB more on loading, and its own memory arena while speaking;
+the repeats of the two parallel set-ups overlap: 24.4-26.0 s against 24.5-26.5 s). The engine
+can still be built with ``separate=True`` (each run borrows one of ``sessions`` sessions) so
+that the bench can measure both on other machines. Each run is single-threaded because two
+single-threaded runs side by side did the same work in 7% less time than one run on two
+threads (an earlier bench: 24.1 s against 26.0 s for 120 sentences).
+
+No padded batches
+-----------------
+The graph takes ``input`` [batch, phonemes] with ``input_lengths`` [batch] and returns
+``output`` [batch, 1, 1, samples], every item padded to the longest one's length; an item's
+own length is the sum of its frames (the hidden ``Ceil`` node's output, which Piper's
+``patch_voice_with_alignment`` exposes) times the hop length. Upstream Piper always runs one
+sentence at a time. castline does too, for two measured reasons:
+
+- a padded batch does not give an item the take it gets alone: with both noise scales at 0
+  (nothing random) the lengths agree but no item of a batch of 8 matched its alone-run sample
+  for sample (differences up to 1e-4 of full scale, from the first sample on), and even one
+  sentence twice in a run, without any padding, differs from itself alone (3e-5): batched
+  onnxruntime kernels and the padded positions (the decoder is not masked) change the
+  arithmetic. The noise could be laid out per item (the duration noise is [batch, 2,
+  phonemes], the prior noise [batch, 192, frames]), but a take would still depend on its batch
+  companions, and a duration that lands on a ``ceil`` boundary could change the length;
+- it is slower: 4 per run reached 1.62x, 8 per run 1.39x and 16 per run 0.90x of one run at
+  a time (against 1.91x for one sentence per run, two at once), with peaks of 2.6, 4.0 and
+  6.8 GB RSS: the padding is computed too, and one long item makes the whole batch long.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -123,6 +172,35 @@ def _files(voice: VoiceProfile, params: PiperParams) -> _VoiceFiles:
     return _VoiceFiles(model, config)
 
 
+SESSIONS_ENV = "CASTLINE_PIPER_SESSIONS"
+"""How many Piper graph runs go on at once (default: the cores this process may use)."""
+
+SEPARATE_SESSIONS = False
+"""Whether each parallel run gets an onnxruntime session of its own: no, they share one, equally
+fast and smaller (see "Parallel runs" in the module docstring)."""
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), not all the machine has."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no sched_getaffinity (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+def sessions_from_environment() -> int:
+    """``CASTLINE_PIPER_SESSIONS``, or :func:`usable_cores` when it is unset or not a whole number >= 1."""
+    value = os.environ.get(SESSIONS_ENV, "")
+    if re.fullmatch(r"[0-9]{1,6}", value.strip()) and int(value) >= 1:
+        return int(value)
+    cores = usable_cores()
+    if value.strip():
+        logging.getLogger(__name__).warning(
+            "%s=%r is not a whole number >= 1; running %d at once (the usable cores)", SESSIONS_ENV, value[:50], cores
+        )
+    return cores
+
+
 PIPER_INPUTS = frozenset({"input", "input_lengths", "scales"})
 """The inputs every Piper voice model has."""
 
@@ -176,20 +254,27 @@ class PiperEngine(Engine):
     preferred_batch_size: ClassVar[int] = 32
     max_chars: ClassVar[int] = 400
 
-    def __init__(self, files: _VoiceFiles, workers: int | None = None) -> None:
+    def __init__(self, files: _VoiceFiles, sessions: int | None = None, *, separate: bool = SEPARATE_SESSIONS) -> None:
         import onnx
         import onnxruntime
         from piper import PiperVoice
         from piper.config import PiperConfig
 
-        self.workers = workers or os.cpu_count() or 1
+        if sessions is not None and sessions < 1:
+            raise ValueError(f"sessions must be at least 1, got {sessions}")
+        self.sessions = sessions or sessions_from_environment()
+        """How many single-threaded graph runs go on at once (see :meth:`synthesize`)."""
+        self.separate = separate
+        """Whether each of those runs has an onnxruntime session of its own (else they share one)."""
         self._config = _read_config(files.config)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1  # parallelism comes from `workers` (see synthesize)
+        options.intra_op_num_threads = 1  # parallelism comes from `sessions` (see synthesize)
         options.inter_op_num_threads = 1
         try:
             # The graph's random nodes become noise inputs (see the module docstring).
-            self._graph = SeededSession(onnx.load(str(files.model)), options, ["CPUExecutionProvider"])
+            self._graph = SeededSession(
+                onnx.load(str(files.model)), options, ["CPUExecutionProvider"], copies=self.sessions if separate else 1
+            )
             self._voice = PiperVoice(session=self._graph.session, config=PiperConfig.from_dict(self._config))
         except UnsupportedRandomOp as exc:
             raise VoiceError(files.model, f"cannot seed Piper model: {exc}") from None
@@ -227,18 +312,19 @@ class PiperEngine(Engine):
         return digest({"model": file_sha256(files.model), "config": file_sha256(files.config)})
 
     @classmethod
-    def load(cls, voice: VoiceProfile) -> PiperEngine:
-        return cls(_files(voice, _params(voice)))
+    def load(cls, voice: VoiceProfile, sessions: int | None = None, *, separate: bool = SEPARATE_SESSIONS) -> PiperEngine:
+        """Load ``voice``'s model for ``sessions`` runs at once (default: ``CASTLINE_PIPER_SESSIONS``
+        or the usable cores); ``separate`` only for measurements (see the module docstring)."""
+        return cls(_files(voice, _params(voice)), sessions, separate=separate)
 
     def synthesize(self, requests: Sequence[SynthesisRequest]) -> list[np.ndarray]:
-        """Speak the batch on ``workers`` threads, one single-threaded ONNX run each.
-
-        On a 2-core machine two single-threaded runs side by side did the same work in 7%
-        less time than one run on two threads (bench: 24.1 s against 26.0 s for 120 sentences).
-        """
-        if self.workers == 1 or len(requests) == 1:
+        """Speak the batch, up to :attr:`sessions` requests at a time, each on a thread of its own
+        running single-threaded graph runs (one per sentence, never several sentences padded
+        into one run: see the module docstring)."""
+        runs = min(self.sessions, len(requests))
+        if runs <= 1:
             return [self._speak(r) for r in requests]
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        with ThreadPoolExecutor(max_workers=runs) as pool:
             return list(pool.map(self._speak, requests))
 
     def _speak(self, request: SynthesisRequest) -> np.ndarray:

@@ -22,6 +22,7 @@ depends on the guess, only on the seed.
 from __future__ import annotations
 
 import math
+import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -242,7 +243,9 @@ class SeededSession:
     """An onnxruntime session on a graph rewritten by :func:`seed_random_nodes`.
 
     :meth:`run` is safe to call from several threads at once; its result depends only on its
-    feeds, ``seed`` and ``stream``.
+    feeds, ``seed`` and ``stream``. With ``copies`` > 1 the rewritten graph is loaded into
+    that many onnxruntime sessions and each run borrows an idle one (a run waits when all are
+    busy); with 1, concurrent runs share the one session.
     """
 
     default_per_unit: float = 2048.0
@@ -250,12 +253,22 @@ class SeededSession:
     margin: float = 1.25
     """Headroom on a learned guess."""
 
-    def __init__(self, model: Any, options: Any, providers: Sequence[str]) -> None:
+    def __init__(self, model: Any, options: Any, providers: Sequence[str], *, copies: int = 1) -> None:
         import onnxruntime
 
+        if copies < 1:
+            raise ValueError(f"copies must be at least 1, got {copies}")
         self.output: str = model.graph.output[0].name
         self.sources = seed_random_nodes(model)
-        self.session = onnxruntime.InferenceSession(model.SerializeToString(), sess_options=options, providers=list(providers))
+        data = model.SerializeToString()
+        self.sessions = [
+            onnxruntime.InferenceSession(data, sess_options=options, providers=list(providers)) for _ in range(copies)
+        ]
+        self.session = self.sessions[0]
+        """The first (with ``copies=1`` the only) onnxruntime session."""
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for session in self.sessions:
+            self._idle.put(session)
         self._outputs = [self.output, *(s.size for s in self.sources)]
         # Per source: the most numbers used per unit, and per unit of (units * stretch).
         self._per_unit = [0.0] * len(self.sources)
@@ -283,6 +296,15 @@ class SeededSession:
                 self._per_unit[k] = max(self._per_unit[k], n / max(units, 1))
                 self._per_stretched[k] = max(self._per_stretched[k], n / max(units * stretch, 1e-6))
 
+    def _run_once(self, feeds: Mapping[str, np.ndarray]) -> list[Any]:
+        if len(self.sessions) == 1:
+            return self.session.run(self._outputs, feeds)  # onnxruntime allows concurrent runs
+        session = self._idle.get()
+        try:
+            return session.run(self._outputs, feeds)
+        finally:
+            self._idle.put(session)
+
     def run(
         self, feeds: Mapping[str, np.ndarray], *, seed: int, stream: int = 0, units: int = 1, stretch: float = 1.0
     ) -> np.ndarray:
@@ -292,7 +314,7 @@ class SeededSession:
         """
         buffers = [draw_noise(s, seed, stream, self.guess(s, units, stretch)) for s in self.sources]
         for _ in range(len(self.sources) + 2):
-            result = self.session.run(self._outputs, {**feeds, **{s.input: b for s, b in zip(self.sources, buffers)}})
+            result = self._run_once({**feeds, **{s.input: b for s, b in zip(self.sources, buffers)}})
             sizes = [int(np.asarray(r).reshape(-1)[0]) for r in result[1:]]
             self._learn(sizes, units, stretch)
             short = [k for k, n in enumerate(sizes) if n > buffers[k].size]
