@@ -1,13 +1,13 @@
 """The audiobook flow: an EPUB in, a mastered M4B (and per-chapter MP3s) out.
 
-    preflight -> write the script -> synthesize, mastering each chapter as soon as its
-    takes are in -> deliver -> report
+    preflight -> write the script -> synthesize, mastering each chapter (and encoding its
+    MP3) as soon as its takes are in -> encode the M4B -> publish with the report
 
 Each stage is a plain function in ``tasks/``, and :mod:`flows.audiobook_plan` turns the
 manifest into the values they take; this module runs them as Prefect tasks: synthesis one task
-per batch (retried with backoff when the engine fails), in book order, mastering one task per
-chapter beside it on the task runner's threads, delivery one task that encodes the changed
-files in parallel.
+per batch (retried with backoff when the engine fails), in book order; mastering one task per
+chapter beside it on the task runner's threads; delivery one task that encodes what is left
+(the M4B) and measures it.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from flows.audiobook_plan import (
 )
 from flows.preflight import AudiobookPlan, plan_for
 from tasks.chapters import ChapterTakes, MasteredChapter, render_chapter
-from tasks.deliverables import audiobook_deliverables, produce
+from tasks.deliverables import Production, audiobook_deliverables, chapter_mp3
 from tasks.publish import Staging
 from tasks.report import ChapterReport, RenderReport, to_json, to_markdown
 from tasks.synthesize import is_retryable, plan_batches, synthesize_batch, with_durations
@@ -53,6 +53,14 @@ __all__ = ["audiobook", "render_audiobook"]
 
 SHARED_TEMP_AGE_S = 3600.0
 """A temporary file this old in a cache shared with other renders is a dead writer's."""
+
+
+@dataclass(frozen=True)
+class Stores:
+    takes: AudioStore
+    """Synthesized utterances."""
+    chapters: AudioStore
+    """Mastered chapters."""
 
 
 def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -67,42 +75,47 @@ synthesize_batch_task = task(
     retry_condition_fn=_retry_if_transient,
     cache_policy=NONE,
 )(synthesize_batch)
-render_chapter_task = task(name="master-chapter", cache_policy=NONE)(render_chapter)
-produce_task = task(name="deliver", cache_policy=NONE)(produce)
 
 
-@dataclass(frozen=True)
-class Stores:
-    takes: AudioStore
-    """Synthesized utterances."""
-    chapters: AudioStore
-    """Mastered chapters."""
+def master_and_encode(
+    chapter: ChapterTakes, track: int, total: int, plan: AudiobookPlan, stores: Stores, production: Production
+) -> MasteredChapter:
+    """Master one chapter and, when the book is delivered as MP3s too, encode its MP3 at once."""
+    pauses, formats = plan.manifest.pauses, delivery_formats(plan)
+    mastered = render_chapter(
+        chapter, stores.takes, stores.chapters, head_s=pauses.head, tail_s=pauses.tail, spec=mastering_spec(plan)
+    )
+    if "mp3" in formats.formats:
+        production.make(chapter_mp3(formats, mastered, track, total, book_tags(plan)))
+    return mastered
+
+
+master_chapter_task = task(name="master-chapter", cache_policy=NONE)(master_and_encode)
+finish_task = task(name="deliver", cache_policy=NONE)(Production.finish)
 
 
 class _Mastering:
-    """Submits each chapter's mastering to the task runner as soon as its last take is stored,
-    so that finished chapters are mastered while later ones are synthesized."""
+    """Submits each chapter's mastering (and MP3) to the task runner as soon as its last take
+    is stored, so that finished chapters are mastered while later ones are synthesized."""
 
-    def __init__(self, plan: AudiobookPlan, chapters: list[ChapterTakes], stores: Stores) -> None:
-        self.plan, self.chapters, self.stores = plan, chapters, stores
+    def __init__(self, plan: AudiobookPlan, chapters: list[ChapterTakes], stores: Stores, production: Production) -> None:
+        self.plan, self.chapters, self.stores, self.production = plan, chapters, stores, production
         self.missing = {c.chapter_id: {key for key, _ in c.takes if key not in stores.takes} for c in chapters}
         self.waiting_on: dict[str, list[str]] = defaultdict(list)
         for chapter_id, keys in self.missing.items():
             for key in keys:
                 self.waiting_on[key].append(chapter_id)
         self.futures: dict[str, PrefectFuture[MasteredChapter]] = {}
-        self.spec = mastering_spec(plan)
 
     def stored(self, keys: list[str]) -> None:
         """``keys`` are in the cache now: master whatever chapter that completes."""
         for key in keys:
             for chapter_id in self.waiting_on.pop(key, []):
                 self.missing[chapter_id].discard(key)
-        pauses = self.plan.manifest.pauses
-        for chapter in self.chapters:
+        for track, chapter in enumerate(self.chapters, 1):
             if not self.missing[chapter.chapter_id] and chapter.chapter_id not in self.futures:
-                self.futures[chapter.chapter_id] = render_chapter_task.submit(
-                    chapter, self.stores.takes, self.stores.chapters, head_s=pauses.head, tail_s=pauses.tail, spec=self.spec
+                self.futures[chapter.chapter_id] = master_chapter_task.submit(
+                    chapter, track, len(self.chapters), self.plan, self.stores, self.production
                 )
 
     def results(self) -> list[MasteredChapter]:
@@ -126,13 +139,13 @@ class Spoken:
     mastered: list[MasteredChapter]
 
 
-def synthesize_and_master(plan: AudiobookPlan, script: list[Utterance], stores: Stores) -> Spoken:
-    """Speak every take the cache lacks, in book order, mastering each chapter as soon as it is
-    complete (on the task runner, beside the synthesis of later chapters)."""
+def synthesize_and_master(plan: AudiobookPlan, script: list[Utterance], stores: Stores, production: Production) -> Spoken:
+    """Speak every take the cache lacks, in book order, mastering each chapter (and encoding
+    its MP3) as soon as it is complete, on the task runner, beside the synthesis of later ones."""
     started = time.monotonic()
     m = plan.manifest
     batches = plan_batches(script, plan.cast.voices, stores.takes, m.engine.batch_size)
-    mastering = _Mastering(plan, chapter_takes(plan, script), stores)
+    mastering = _Mastering(plan, chapter_takes(plan, script), stores, production)
     mastering.stored([])  # chapters whose takes are all cached already
     total = sum(len(b) for b in batches)
     # async_dispatch types the result as "UUID or a coroutine"; called from sync code it is the UUID
@@ -151,23 +164,23 @@ def synthesize_and_master(plan: AudiobookPlan, script: list[Utterance], stores: 
 
 
 def deliver(
-    plan: AudiobookPlan, script: list[Utterance], mastered: list[MasteredChapter], stores: Stores, report: RenderReport,
-    started: float,
+    plan: AudiobookPlan, script: list[Utterance], mastered: list[MasteredChapter], stores: Stores,
+    production: Production, report: RenderReport, started: float,
 ) -> RenderReport:
-    """Encode what changed, write the script and the report, and publish them all at once.
+    """Encode what is left to encode, write the script and the report, and publish them all at once.
 
     ``report`` lacks the delivered files and the wall time since ``started`` (monotonic).
     """
-    with Staging(plan.project.layout) as staging:
-        files = produce_task(audiobook_deliverables(delivery_formats(plan), mastered, book_tags(plan)), staging)
-        table = to_table(with_durations(script, stores.takes))
-        parquet, csv = (staging.path(name, script_digest(script)) for name in SCRIPT_FILES)
-        table.to_parquet(parquet, index=False)
-        table.to_csv(csv, index=False)
-        report = replace(report, files=files, wall_s=time.monotonic() - started)
-        staging.path("report.json").write_text(to_json(report), encoding="utf-8")
-        staging.path("report.md").write_text(to_markdown(report), encoding="utf-8")
-        staging.publish()
+    staging = production.staging
+    files = finish_task(production, audiobook_deliverables(delivery_formats(plan), mastered, book_tags(plan)))
+    table = to_table(with_durations(script, stores.takes))
+    parquet, csv = (staging.path(name, script_digest(script)) for name in SCRIPT_FILES)
+    table.to_parquet(parquet, index=False)
+    table.to_csv(csv, index=False)
+    report = replace(report, files=files, wall_s=time.monotonic() - started)
+    staging.path("report.json").write_text(to_json(report), encoding="utf-8")
+    staging.path("report.md").write_text(to_markdown(report), encoding="utf-8")
+    staging.publish()
     return report
 
 
@@ -183,15 +196,17 @@ def render_audiobook(plan: AudiobookPlan) -> RenderReport:
         script = write_the_script(plan)
         keys = {u.cache_key or "" for u in script}
         hits = sum(k in stores.takes for k in keys)
-        spoken = synthesize_and_master(plan, script, stores)
-        m = plan.manifest
-        report = RenderReport(
-            title=m.title, author=m.author, source=plan.source.name, manifest=plan.project.manifest_path.name,
-            chapters=[_chapter_report(c) for c in spoken.mastered], files=[], utterances=len(script),
-            unique_takes=len(keys), cache_hits=hits, synthesized=spoken.synthesized, synthesis_s=spoken.synthesis_s,
-            wall_s=0.0, warnings=plan.warnings,
-        )
-        return deliver(plan, script, spoken.mastered, stores, report, started)
+        with Staging(layout) as staging:
+            production = Production(staging)
+            spoken = synthesize_and_master(plan, script, stores, production)
+            m = plan.manifest
+            report = RenderReport(
+                title=m.title, author=m.author, source=plan.source.name, manifest=plan.project.manifest_path.name,
+                chapters=[_chapter_report(c) for c in spoken.mastered], files=[], utterances=len(script),
+                unique_takes=len(keys), cache_hits=hits, synthesized=spoken.synthesized, synthesis_s=spoken.synthesis_s,
+                wall_s=0.0, warnings=plan.warnings,
+            )
+            return deliver(plan, script, spoken.mastered, stores, production, report, started)
 
 
 def _chapter_report(c: MasteredChapter) -> ChapterReport:

@@ -2,7 +2,8 @@
 
 Each deliverable carries a digest of what it is made from (the mastered chapters' keys, the
 tags, the bit rate). A deliverable published earlier with the same digest is kept as it is;
-the others are encoded in parallel into the staging directory and measured by ffmpeg.
+the others are encoded into the staging directory and measured by ffmpeg, a chapter's MP3 as
+soon as the chapter is mastered, the rest in parallel at the end (:class:`Production`).
 Measurements are remembered by digest, so a kept file is not decoded again for the report.
 """
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from castline.digest import digest
 from castline.ffmpeg import LoudnessStats
@@ -25,7 +28,7 @@ from tasks.deliver import BookTags, ChapterAudio, Encoded, encode_m4b, encode_mp
 from tasks.publish import Staging, safe_filename
 from tasks.report import FileReport
 
-__all__ = ["Deliverable", "AudiobookFormats", "audiobook_deliverables", "produce", "acx_ok"]
+__all__ = ["Deliverable", "AudiobookFormats", "audiobook_deliverables", "chapter_mp3", "Production", "produce", "acx_ok"]
 
 
 @dataclass(frozen=True)
@@ -53,25 +56,33 @@ class Deliverable:
     """Writes the file to the given path and measures it."""
 
 
+def _tag_key(tags: BookTags) -> str:
+    return digest({**asdict(tags), "cover": hashlib.sha256(tags.cover).hexdigest() if tags.cover else None})
+
+
+def chapter_mp3(output: AudiobookFormats, chapter: MasteredChapter, track: int, total: int, tags: BookTags) -> Deliverable:
+    """Chapter ``track`` of ``total`` as an MP3 (made as soon as the chapter is mastered)."""
+    audio = ChapterAudio(chapter.title, chapter.path)
+    width = max(2, len(str(total)))
+    return Deliverable(
+        f"mp3/{track:0{width}d} - {safe_filename(chapter.title, 80)}.mp3",
+        digest([chapter.key, track, total, _tag_key(tags), output.mp3_bitrate]),
+        partial(encode_mp3, audio, tags, track, total, bitrate=output.mp3_bitrate),
+    )
+
+
 def audiobook_deliverables(output: AudiobookFormats, mastered: Sequence[MasteredChapter], tags: BookTags) -> list[Deliverable]:
     """The M4B and the per-chapter MP3s that ``output.formats`` asks for."""
     chapters = [ChapterAudio(c.title, c.path) for c in mastered]
-    tag_key = digest({**asdict(tags), "cover": hashlib.sha256(tags.cover).hexdigest() if tags.cover else None})
     out: list[Deliverable] = []
     if "m4b" in output.formats:
         out.append(Deliverable(
             f"{safe_filename(output.stem)}.m4b",
-            digest([[c.key for c in mastered], tag_key, output.m4b_bitrate]),
+            digest([[c.key for c in mastered], _tag_key(tags), output.m4b_bitrate]),
             lambda p: encode_m4b(chapters, tags, p, bitrate=output.m4b_bitrate),
         ))
     if "mp3" in output.formats:
-        width = max(2, len(str(len(chapters))))
-        for n, (chapter, master) in enumerate(zip(chapters, mastered), 1):
-            out.append(Deliverable(
-                f"mp3/{n:0{width}d} - {safe_filename(chapter.title, 80)}.mp3",
-                digest([master.key, n, len(chapters), tag_key, output.mp3_bitrate]),
-                partial(encode_mp3, chapter, tags, n, len(chapters), bitrate=output.mp3_bitrate),
-            ))
+        out += [chapter_mp3(output, c, n, len(mastered), tags) for n, c in enumerate(mastered, 1)]
     return out
 
 
@@ -80,28 +91,55 @@ def acx_ok(s: LoudnessStats) -> bool:
     return -23.0 <= s.rms_db <= -18.0 and s.peak_db <= -3.0 and s.noise_floor_db <= -60.0
 
 
-def produce(deliverables: Sequence[Deliverable], staging: Staging) -> list[FileReport]:
-    """Encode what changed into ``staging`` (in parallel), keep the rest; one report row each."""
-    try:
-        known = json.loads(staging.layout.levels.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        known = {}
-    todo = []
-    for d in deliverables:
-        if staging.published_digest(d.name) == d.content and d.content in known:
-            staging.keep(d.name, d.content)
+class Production:
+    """Makes deliverables into ``staging``: each one whose content changed is encoded (and
+    measured), the others kept as published. Deliverables may be made as soon as their inputs
+    are ready (:meth:`make`, from any thread: a chapter's MP3 while later chapters are still
+    being synthesized); :meth:`finish` makes the rest in parallel and reports on all of them.
+
+    Measurements are remembered by content (:attr:`~castline.layout.OutputLayout.levels`), so
+    a kept file is not decoded again for the report.
+    """
+
+    def __init__(self, staging: Staging) -> None:
+        self.staging = staging
+        try:
+            self._known: dict[str, dict[str, Any]] = json.loads(staging.layout.levels.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            self._known = {}
+        self._levels: dict[str, LoudnessStats] = {}
+        self._encoded: set[str] = set()
+        self._lock = threading.Lock()
+
+    def make(self, d: Deliverable) -> None:
+        """Encode ``d`` into staging unless it is published unchanged; a second call does nothing."""
+        with self._lock:
+            if d.content in self._levels:
+                return
+        if self.staging.published_digest(d.name) == d.content and d.content in self._known:
+            self.staging.keep(d.name, d.content)
+            levels, encoded = LoudnessStats(**self._known[d.content]), False
         else:
-            todo.append(d)
+            levels, encoded = d.encode(self.staging.path(d.name, d.content)).levels, True
+        with self._lock:
+            self._levels[d.content] = levels
+            if encoded:
+                self._encoded.add(d.content)
 
-    def make(d: Deliverable) -> LoudnessStats:
-        return d.encode(staging.path(d.name, d.content)).levels
+    def finish(self, deliverables: Sequence[Deliverable]) -> list[FileReport]:
+        """Make what is not made yet (in parallel); one report row per deliverable, in order."""
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            list(pool.map(self.make, deliverables))
+        levels = {d.content: self._levels[d.content] for d in deliverables}
+        write_text_atomic(self.staging.layout.levels, json.dumps({k: asdict(v) for k, v in levels.items()}))
+        return [
+            FileReport(d.name, s.duration_s, s.rms_db, s.peak_db, s.noise_floor_db, s.integrated_lufs, acx_ok(s),
+                       d.content in self._encoded)
+            for d in deliverables
+            for s in [levels[d.content]]
+        ]
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        made = dict(zip((d.content for d in todo), pool.map(make, todo)))
-    levels = {d.content: made.get(d.content) or LoudnessStats(**known[d.content]) for d in deliverables}
-    write_text_atomic(staging.layout.levels, json.dumps({k: asdict(v) for k, v in levels.items()}))
-    return [
-        FileReport(d.name, s.duration_s, s.rms_db, s.peak_db, s.noise_floor_db, s.integrated_lufs, acx_ok(s), d.content in made)
-        for d in deliverables
-        for s in [levels[d.content]]
-    ]
+
+def produce(deliverables: Sequence[Deliverable], staging: Staging) -> list[FileReport]:
+    """Make every deliverable into ``staging`` (see :class:`Production`); one report row each."""
+    return Production(staging).finish(deliverables)
