@@ -270,6 +270,12 @@ class SeededSession:
         for session in self.sessions:
             self._idle.put(session)
         self._outputs = [self.output, *(s.size for s in self.sources)]
+        # Give the memory arena back after each run: a long sentence's decoder tensors take
+        # hundreds of MB, which the arena would otherwise keep for the rest of the render (the
+        # bundled voice, 160 sentences on two runs at once: 1.0 GB peak RSS without, 0.83 GB with,
+        # at the same speed).
+        self._run_options = onnxruntime.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         # Per source: the most numbers used per unit, and per unit of (units * stretch).
         self._per_unit = [0.0] * len(self.sources)
         self._per_stretched = [0.0] * len(self.sources)
@@ -298,10 +304,10 @@ class SeededSession:
 
     def _run_once(self, feeds: Mapping[str, np.ndarray]) -> list[Any]:
         if len(self.sessions) == 1:
-            return self.session.run(self._outputs, feeds)  # onnxruntime allows concurrent runs
+            return self.session.run(self._outputs, feeds, self._run_options)  # onnxruntime allows concurrent runs
         session = self._idle.get()
         try:
-            return session.run(self._outputs, feeds)
+            return session.run(self._outputs, feeds, self._run_options)
         finally:
             self._idle.put(session)
 
