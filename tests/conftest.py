@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="castline-test-prefect-")
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)  # a test run leaves nothing in TMPDIR
 os.environ.update(
     PREFECT_HOME=_PREFECT_HOME,
     PREFECT_API_URL="",

@@ -198,3 +198,31 @@ def test_up_to_date_when_nothing_would_change(rendered: Path) -> None:
         assert not up_to_date(plan())  # the tags change
     finally:
         rendered.write_text(original, encoding="utf-8")
+
+
+def test_chapters_are_mastered_while_later_ones_are_synthesized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                prefect_harness) -> None:
+    import time
+
+    import flows.audiobook as flow_module
+    from flows.audiobook import audiobook
+
+    events: list[tuple[str, float]] = []
+    real_synthesize, real_master = PiperEngine.synthesize, flow_module.render_chapter
+
+    def synthesize(engine, requests):
+        out = real_synthesize(engine, requests)
+        events.append(("synthesized", time.monotonic()))
+        return out
+
+    def master(*args, **kwargs):
+        events.append(("mastering", time.monotonic()))
+        return real_master(*args, **kwargs)
+
+    monkeypatch.setattr(PiperEngine, "synthesize", synthesize)
+    monkeypatch.setattr(flow_module, "render_chapter", master)
+    write_epub(tmp_path / "book.epub", CHAPTERS)
+    audiobook(str(manifest(tmp_path, "book.epub", engine={"batch_size": 1}, output={"dir": "out", "formats": ["m4b"]})))
+    first_mastering = min(t for what, t in events if what == "mastering")
+    last_synthesis = max(t for what, t in events if what == "synthesized")
+    assert first_mastering < last_synthesis  # chapter one was being mastered before chapter three was spoken

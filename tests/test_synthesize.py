@@ -123,3 +123,13 @@ def test_bad_input_is_not_retried(voices, tmp_path: Path, monkeypatch, prefect_h
     with pytest.raises(VoiceError):
         synthesize_batch_task.with_options(retry_delay_seconds=0)(batch, voices, "en", store)
     assert len(attempts) == 1
+
+
+def test_batches_follow_the_book_chapter_by_chapter(voices, tmp_path: Path) -> None:
+    chapters = [Chapter(f"c00{n}", "T", tuple(f"Sentence {w} of chapter {n}, {'long ' * n}." for w in "abc"))
+                for n in (1, 2, 3)]
+    utts = [replace(u, voice="amy") for u in write_script(chapters, language="en", pacing=Pacing(), max_chars=400,
+                                                         speak_titles=False)]
+    batches = plan_batches(plan_takes(utts, voices, language="en"), voices, AudioStore(LocalStorage(tmp_path / "c")), 2)
+    order = [u.chapter for batch in batches for u in batch]
+    assert order == sorted(order) and len(order) == 9  # chapter 1 is complete before chapter 2 starts
