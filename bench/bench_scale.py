@@ -2,8 +2,8 @@
 
     python bench/bench_scale.py [--hours 1 5 20] [--piper-hours 1] [--formats m4b]
 
-Each book repeats the body chapters of the demo book (*Alice's Adventures in Wonderland*)
-until it lasts the given number of hours. It is rendered twice by ``castline render`` in a
+Each book repeats the body chapters of the demo book (*Alice's Adventures in Wonderland*),
+longest first, until it lasts the given number of hours. It is rendered twice by ``castline render`` in a
 fresh process each time (cold, then unchanged), with a stand-in engine that makes speech-like
 noise as long as Piper would speak the text, in microseconds: what is measured is the
 pipeline (script, cache, mastering, encoding, measuring, publishing), not synthesis. The book
@@ -46,7 +46,9 @@ def build_book(folder: Path, hours: float, characters_per_s: float) -> Path:
     from tasks.ingest import read_source
     from tasks.script import select_chapters
 
-    body = select_chapters(read_source(DEMO_BOOK))
+    # Longest chapter first: every book holds it, and a chapter's mastering needs memory in
+    # proportion to its length, so the peaks compare books, not the chapters they happen to hold.
+    body = sorted(select_chapters(read_source(DEMO_BOOK)), key=lambda c: -sum(len(p) for p in c.paragraphs))
     chapters: list[tuple[str, list[str]]] = []
     spoken_s = 0.0
     while spoken_s < hours * 3600:

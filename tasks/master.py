@@ -202,27 +202,22 @@ class RoomTone:
 
     Made in chunks of :data:`_TONE_CHUNK` (float32 throughout), always the same chunks for a
     seed, so it is made twice rather than held: once to measure it (here), once to lay it under
-    the speech (:meth:`chunks`).
+    the speech (:meth:`chunks`). Memory does not grow with its length.
     """
 
     def __init__(self, n_samples: int, sample_rate: int, rms_db: Decibels, *, lowpass_hz: float, seed: int) -> None:
         self.n_samples, self.sample_rate, self.lowpass_hz, self.seed = n_samples, sample_rate, lowpass_hz, seed
-        # The tone is made whole for a moment (4 bytes a sample), for one float32 dot product over
-        # all of it: a sum chunk by chunk in float64 would be closer to the truth, but BLAS's dot
-        # over the whole array is what chapters have always been mastered with; the gain search
-        # depends on it in the last bit, and AAC turns a last-bit change into another file.
-        whole = np.empty(n_samples, dtype=np.float32)
-        energy, start = 0.0, 0
+        energy, exact_energy, peak = 0.0, 0.0, 0.0
         for chunk in self._raw():
-            whole[start : start + chunk.size] = chunk
-            start += chunk.size
-            energy += float(np.dot(chunk, chunk))
+            energy += float(np.dot(chunk, chunk))  # the scale is made from these float32 sums, as it always was
+            wide = chunk.astype(np.float64)
+            exact_energy += float(np.dot(wide, wide))
+            peak = max(peak, float(np.abs(chunk).max()))
         self.scale = np.float32(10 ** (rms_db / 20) / math.sqrt(energy / n_samples)) if energy > 0 else np.float32(1.0)
-        whole *= self.scale
-        self.energy = float(np.dot(whole, whole))
-        """Sum of squares of the tone, as laid."""
-        self.peak = float(np.abs(whole).max()) if n_samples else 0.0
-        """Its largest absolute sample."""
+        self.energy = float(self.scale) ** 2 * exact_energy
+        """Sum of squares of the tone, as laid (to about 1e-7: its samples are scaled in float32)."""
+        self.peak = float(np.float32(peak) * self.scale)
+        """Its largest absolute sample (exact: float32 rounding keeps the order of magnitudes)."""
 
     def _raw(self) -> Iterator[np.ndarray]:
         rng = np.random.default_rng(self.seed)

@@ -93,6 +93,22 @@ def test_measure_loudness_on_known_signals(tmp_path: Path) -> None:
     assert -15 < stats.integrated_lufs < -5
 
 
+def test_measure_loudness_reads_a_log_that_does_not_grow_with_the_file(tmp_path: Path, monkeypatch) -> None:
+    import castline.ffmpeg as ffmpeg
+
+    logs: list[str] = []
+
+    def recording(args, **kwargs):
+        logs.append(run_ffmpeg(args, **kwargs))
+        return logs[-1]
+
+    monkeypatch.setattr(ffmpeg, "run_ffmpeg", recording)
+    path = tmp_path / "minute.flac"
+    sf.write(path, _sine(60.0, 0.5), RATE)
+    assert measure_loudness(path).duration_s == pytest.approx(60.0)
+    assert len(logs[0]) < 5_000  # ebur128 logs every 100 ms at info level: 75 kB for this minute
+
+
 def test_measure_loudness_reports_digital_silence_as_minus_infinity(tmp_path: Path) -> None:
     path = tmp_path / "gap.wav"
     sf.write(path, np.concatenate([np.zeros(RATE, np.float32), _sine(1.0, 0.5)]), RATE, subtype="PCM_16")

@@ -14,7 +14,7 @@ import soundfile as sf
 from castline.ffmpeg import measure_loudness
 from tasks.assemble import assemble_chapter, trim_clip
 from tasks.deliver import AAC_HEADROOM_DB, BookTags, ChapterAudio, encode_m4b, encode_mp3
-from tasks.master import MasteringSpec, master_chapter, measure_levels, resample, room_tone
+from tasks.master import MasteringSpec, RoomTone, master_chapter, measure_levels, resample, room_tone
 
 if TYPE_CHECKING:
     from piper import PiperVoice
@@ -283,3 +283,20 @@ def test_ordinary_chapter_is_not_compressed(piper_voice: PiperVoice) -> None:
     assert chapter.size / rate > 45
     plain = MasteringSpec(max_compression_db=0.0, phase_rotation_sections=0)
     np.testing.assert_array_equal(master_chapter(chapter, rate), master_chapter(chapter, rate, plain))
+
+
+def test_room_tone_is_measured_without_holding_it() -> None:
+    import tracemalloc
+
+    n = 16 * 1024 * 1024  # 64 MB as float32
+    tracemalloc.start()
+    try:
+        tone = RoomTone(n, SPEC.sample_rate, SPEC.room_tone_db, lowpass_hz=SPEC.room_tone_lowpass_hz, seed=5)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak_bytes < 32 * 1024 * 1024  # a few chunks, not the tone
+    laid = np.concatenate(list(tone.chunks()))
+    assert tone.peak == float(np.abs(laid).max())
+    assert tone.energy == pytest.approx(float(np.dot(laid.astype(np.float64), laid.astype(np.float64))), rel=1e-6)
+    assert 10 * math.log10(tone.energy / n) == pytest.approx(SPEC.room_tone_db, abs=0.01)
