@@ -49,8 +49,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
-from scipy.signal import lfilter, resample_poly, sosfilt
 
 from castline.model import Decibels, Hertz, Seconds
 from castline.tempfiles import scratch_dir
@@ -194,6 +192,8 @@ def resample(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
     if from_hz == to_hz:
         return audio.copy()
     common = math.gcd(from_hz, to_hz)
+    from scipy.signal import resample_poly  # imported where audio is processed: an up-to-date check needs no scipy
+
     return resample_poly(audio, to_hz // common, from_hz // common).astype(np.float32, copy=False)
 
 
@@ -220,6 +220,8 @@ class RoomTone:
         """Its largest absolute sample (exact: float32 rounding keeps the order of magnitudes)."""
 
     def _raw(self) -> Iterator[np.ndarray]:
+        from scipy.signal import lfilter
+
         rng = np.random.default_rng(self.seed)
         pole = math.exp(-2.0 * math.pi * self.lowpass_hz / self.sample_rate)
         b, a = np.array([1.0 - pole], np.float32), np.array([1.0, -pole], np.float32)
@@ -261,6 +263,8 @@ class _BlockSums:
 
 def _oversampled_peaks(x: Signal, start: int, stop: int, block: int, factor: int) -> np.ndarray:
     """Per-block peak of ``x[start:stop]`` between the samples (polyphase, ``factor`` times)."""
+    from scipy.signal import resample_poly
+
     context = 64  # input samples on each side: far more than the interpolation filter spans
     lo, hi = max(0, start - context), min(x.n_samples, stop + context)
     up = resample_poly(x.read(lo, hi), factor, 1)[(start - lo) * factor : (stop - lo) * factor]
@@ -310,11 +314,15 @@ def _blocks(seconds: Seconds, spec: MasteringSpec) -> int:
 def _ahead_max(values: np.ndarray, ahead: int, behind: int = 0) -> np.ndarray:
     """Largest of ``values[i - behind : i + ahead + 1]`` at each ``i`` (0 past the ends)."""
     size = ahead + behind + 1
+    from scipy.ndimage import maximum_filter1d
+
     return maximum_filter1d(values, size=size, origin=(size - 1) // 2 - ahead, mode="constant", cval=0.0)
 
 
 def _ramp_in(reduction_db: np.ndarray, ahead: int) -> np.ndarray:
     """Causal moving average over ``ahead + 1`` blocks: the ramp into a reduction."""
+    from scipy.ndimage import uniform_filter1d
+
     return uniform_filter1d(reduction_db, size=ahead + 1, origin=ahead // 2, mode="nearest")
 
 
@@ -543,6 +551,8 @@ def _rotate(x: Signal, spec: MasteringSpec, path: Path) -> Signal:
     """``x`` through ``phase_rotation_sections`` identical all-pass biquads at
     ``phase_rotation_hz`` (Q 0.7): the same spectrum, each pitch pulse spread in time.
     Filtered a chunk at a time, the filter state carried across (the same samples as at once)."""
+    from scipy.signal import sosfilt
+
     omega = 2.0 * math.pi * spec.phase_rotation_hz / spec.sample_rate
     alpha = math.sin(omega) / (2.0 * 0.7)
     b = np.array([1.0 - alpha, -2.0 * math.cos(omega), 1.0 + alpha]) / (1.0 + alpha)

@@ -20,7 +20,6 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
-from scipy.signal import firwin, upfirdn
 
 from castline.model import Hertz
 
@@ -83,6 +82,8 @@ class SignalWriter:
 def _resampling_filter(up: int, down: int, dtype: type[np.floating]) -> tuple[np.ndarray, int]:
     """The filter :func:`scipy.signal.resample_poly` designs (Kaiser window, beta 5), padded as
     it pads it, and how many leading output samples it drops."""
+    from scipy.signal import firwin  # imported where audio is processed: an up-to-date check needs no scipy
+
     max_rate = max(up, down)
     half_len = 10 * max_rate
     h = firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)).astype(dtype) * dtype(up)
@@ -93,6 +94,8 @@ def _resampling_filter(up: int, down: int, dtype: type[np.floating]) -> tuple[np
 def resample_signal(signal: Signal, to_hz: Hertz, path: Path) -> Signal:
     """``signal`` at ``to_hz``, written to ``path``: equal, sample for sample, to
     ``resample_poly`` on the whole signal (float32), in memory of a few chunks."""
+    from scipy.signal import upfirdn
+
     if signal.sample_rate == to_hz:
         return signal
     common = math.gcd(signal.sample_rate, to_hz)

@@ -177,6 +177,17 @@ def test_gc_prunes_the_project_stores_by_age(tmp_path: Path) -> None:
     assert "ab" * 32 not in store and "cd" * 32 in store
 
 
+UNCHANGED_RENDER_IMPORTS = """
+import sys
+from castline.cli import app
+try:
+    app(["render", sys.argv[1]])
+except SystemExit:
+    pass
+print(sorted(name for name in ("prefect", "scipy", "pandas", "onnxruntime", "torch") if name in sys.modules))
+"""
+
+
 def test_an_unchanged_render_says_up_to_date_and_an_edit_renders_again(tmp_path: Path) -> None:
     write_epub(tmp_path / "book.epub", BOOK)
     path = project(tmp_path, output={"dir": "out", "formats": ["m4b"]})
@@ -184,6 +195,9 @@ def test_an_unchanged_render_says_up_to_date_and_an_edit_renders_again(tmp_path:
     assert first.returncode == 0 and "rendered 'T'" in first.stdout, first.stderr
     again = castline("render", str(path), cwd=tmp_path)
     assert again.returncode == 0 and again.stdout.startswith(f"up to date: {tmp_path / 'out'} already holds"), again.stdout
+    heavy = subprocess.run([sys.executable, "-c", UNCHANGED_RENDER_IMPORTS, str(path)], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=120)
+    assert heavy.stdout.splitlines()[-1] == "[]", heavy.stdout + heavy.stderr  # an up-to-date check needs none of them
     write_epub(tmp_path / "book.epub", [BOOK[0], ("Chapter Two", ["The sun set."])])
     edited = castline("render", str(path), cwd=tmp_path)
     assert edited.returncode == 0 and "1 utterances synthesized" in edited.stdout, edited.stdout
