@@ -23,6 +23,8 @@ import numpy as np
 
 from castline.model import Hertz
 
+# scipy is imported inside the functions that process audio: `castline render` imports this
+# module to find out whether anything changed, and that check must not pay for scipy (0.7 s).
 __all__ = ["CHUNK_SAMPLES", "Signal", "SignalWriter", "resample_signal"]
 
 CHUNK_SAMPLES = 1 << 20
@@ -82,7 +84,7 @@ class SignalWriter:
 def _resampling_filter(up: int, down: int, dtype: type[np.floating]) -> tuple[np.ndarray, int]:
     """The filter :func:`scipy.signal.resample_poly` designs (Kaiser window, beta 5), padded as
     it pads it, and how many leading output samples it drops."""
-    from scipy.signal import firwin  # imported where audio is processed: an up-to-date check needs no scipy
+    from scipy.signal import firwin
 
     max_rate = max(up, down)
     half_len = 10 * max_rate
