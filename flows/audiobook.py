@@ -36,14 +36,13 @@ from castline.tempfiles import remove_stale_temp_files
 from flows.audiobook_plan import (
     SCRIPT_FILES,
     book_tags,
-    chapter_takes,
     delivery_formats,
     mastering_spec,
     script_digest,
     write_the_script,
 )
 from flows.preflight import AudiobookPlan, plan_for
-from tasks.chapters import ChapterTakes, MasteredChapter, render_chapter
+from tasks.chapters import ChapterTakes, MasteredChapter, group_takes, render_chapter
 from tasks.deliverables import Production, audiobook_deliverables, chapter_mp3
 from tasks.publish import Staging
 from tasks.report import ChapterReport, RenderReport, to_json, to_markdown
@@ -145,7 +144,7 @@ def synthesize_and_master(plan: AudiobookPlan, script: list[Utterance], stores: 
     started = time.monotonic()
     m = plan.manifest
     batches = plan_batches(script, plan.cast.voices, stores.takes, m.engine.batch_size)
-    mastering = _Mastering(plan, chapter_takes(plan, script), stores, production)
+    mastering = _Mastering(plan, group_takes(plan.chapters, script), stores, production)
     mastering.stored([])  # chapters whose takes are all cached already
     total = sum(len(b) for b in batches)
     # async_dispatch types the result as "UUID or a coroutine"; called from sync code it is the UUID

@@ -15,7 +15,7 @@ from castline.model import Utterance
 from castline.storage import LocalStorage
 from flows.preflight import AudiobookPlan, engine_max_chars
 from tasks.cast import NARRATOR, cast_utterances
-from tasks.chapters import ChapterTakes, find_mastered, group_takes
+from tasks.chapters import find_mastered, group_takes
 from tasks.deliver import BookTags
 from tasks.deliverables import AudiobookFormats, audiobook_deliverables
 from tasks.master import MasteringSpec
@@ -25,7 +25,6 @@ from tasks.synthesize import plan_takes
 
 __all__ = [
     "write_the_script",
-    "chapter_takes",
     "mastering_spec",
     "delivery_formats",
     "book_tags",
@@ -50,11 +49,6 @@ def write_the_script(plan: AudiobookPlan) -> list[Utterance]:
         max_chars=m.engine.max_chars or engine_max_chars(plan), speak_titles=m.chapters.speak_titles,
     )
     return plan_takes(cast_utterances(script, plan.cast), plan.cast.voices, language=m.language, seed=m.engine.seed)
-
-
-def chapter_takes(plan: AudiobookPlan, script: list[Utterance]) -> list[ChapterTakes]:
-    """The chapters that have something to say, each with its takes in order."""
-    return group_takes(plan.chapters, script)
 
 
 def mastering_spec(plan: AudiobookPlan) -> MasteringSpec:
@@ -87,10 +81,10 @@ def up_to_date(plan: AudiobookPlan) -> bool:
     layout = plan.project.layout
     script = write_the_script(plan)
     m = plan.manifest
-    store = AudioStore(LocalStorage(layout.chapters))
+    store, spec = AudioStore(LocalStorage(layout.chapters)), mastering_spec(plan)
     mastered = []
-    for chapter in chapter_takes(plan, script):
-        found = find_mastered(chapter, store, head_s=m.pauses.head, tail_s=m.pauses.tail, spec=mastering_spec(plan))
+    for chapter in group_takes(plan.chapters, script):
+        found = find_mastered(chapter, store, head_s=m.pauses.head, tail_s=m.pauses.tail, spec=spec)
         if found is None:
             return False
         mastered.append(found)
