@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup ffmpeg demo lint test test-fast test-slow test-all bench lock clean
+.PHONY: setup ffmpeg demo demo-dub lint test test-fast test-slow test-all bench lock clean
 
 setup: $(STAMP) ffmpeg
 
@@ -28,6 +28,9 @@ ffmpeg:
 
 demo: setup
 	$(BIN)/castline render projects/demo-book.yaml
+
+demo-dub: setup
+	$(BIN)/castline render projects/demo-dub.yaml
 
 # ruff (pyflakes, pycodestyle, imports, bugbear...) and mypy (pydantic plugin) on the package and the tests.
 lint: setup
@@ -60,4 +63,4 @@ lock:
 	/tmp/castline-lock/bin/pip freeze | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/' > requirements.lock
 
 clean:
-	rm -rf $(VENV) projects/out .pytest_cache
+	rm -rf $(VENV) projects/out projects/out-dub .pytest_cache

@@ -50,7 +50,10 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-STAGES = {"synthesize": "Synthesizing utterances", "master": "Mastering chapters"}
+STAGES = {
+    "synthesize": "Synthesizing utterances", "master": "Mastering chapters", "fit": "Fitting speech to cues",
+    "mix": "Mixing and mastering",
+}
 
 ManifestArg = typer.Argument(..., exists=False, dir_okay=False, help="The project manifest (YAML).")
 
@@ -150,7 +153,10 @@ def chapters(
         if source.suffix.lower() in (".yaml", ".yml"):
             from castline.project import load_project
 
-            book_path = load_project(source).inputs["source"]
+            project = load_project(source)
+            if "source" not in project.inputs:
+                _fail(f"{source}: a {project.manifest.kind} manifest has no book to list chapters of")
+            book_path = project.inputs["source"]
         book = read_source(book_path)
         table = Table(title=escape(f"{book.title} ({book_path.name})"))
         for column in ("#", "matter", "depth", "words", "title"):

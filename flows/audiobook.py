@@ -15,13 +15,11 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import Any, cast
-from uuid import UUID
+from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NONE
-from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -42,11 +40,12 @@ from flows.audiobook_plan import (
     write_the_script,
 )
 from flows.preflight import AudiobookPlan, plan_for
+from flows.synthesis import speak
 from tasks.chapters import ChapterTakes, MasteredChapter, group_takes, render_chapter
 from tasks.deliverables import Production, audiobook_deliverables, chapter_mp3
 from tasks.publish import Staging
 from tasks.report import ChapterReport, RenderReport, to_json, to_markdown
-from tasks.synthesize import is_retryable, plan_batches, synthesize_batch, with_durations
+from tasks.synthesize import plan_batches, with_durations
 
 __all__ = ["audiobook", "render_audiobook"]
 
@@ -60,20 +59,6 @@ class Stores:
     """Synthesized utterances."""
     chapters: AudioStore
     """Mastered chapters."""
-
-
-def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
-    return isinstance(state.data, BaseException) and is_retryable(state.data)
-
-
-synthesize_batch_task = task(
-    name="synthesize-batch",
-    retries=3,
-    retry_delay_seconds=[2, 10, 30],
-    retry_jitter_factor=0.2,
-    retry_condition_fn=_retry_if_transient,
-    cache_policy=NONE,
-)(synthesize_batch)
 
 
 def master_and_encode(
@@ -146,18 +131,7 @@ def synthesize_and_master(plan: AudiobookPlan, script: list[Utterance], stores: 
     batches = plan_batches(script, plan.cast.voices, stores.takes, m.engine.batch_size)
     mastering = _Mastering(plan, group_takes(plan.chapters, script), stores, production)
     mastering.stored([])  # chapters whose takes are all cached already
-    total = sum(len(b) for b in batches)
-    # async_dispatch types the result as "UUID or a coroutine"; called from sync code it is the UUID
-    artifact = cast(UUID, create_progress_artifact(0.0, description="Synthesis")) if FlowRunContext.get() else None
-    run_batch = synthesize_batch_task.with_options(retries=m.engine.retries)
-    done = 0
-    progress.report("synthesize", 0, total)
-    for batch in batches:
-        mastering.stored(run_batch(batch, plan.cast.voices, m.language, stores.takes))
-        done += len(batch)
-        progress.report("synthesize", done, total)
-        if artifact:
-            update_progress_artifact(artifact, 100.0 * done / total)
+    total = speak(batches, plan.cast.voices, m.language, stores.takes, retries=m.engine.retries, stored=mastering.stored)
     synthesis_s = time.monotonic() - started
     return Spoken(total, synthesis_s, mastering.results())
 

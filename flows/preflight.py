@@ -23,12 +23,15 @@ from castline.manifest import AudiobookManifest
 from castline.model import Book, Chapter
 from castline.project import Project, load_project
 from castline.storage import LocalStorage, Storage, open_storage
-from tasks.cast import Cast, find_voice
+from tasks.cast import NARRATOR, Cast, find_voice
 from tasks.ingest import read_source
 from tasks.script import language_mismatch, select_chapters, unspoken_content
 from voices.engines import engine_class
 
-__all__ = ["Plan", "AudiobookPlan", "PREFLIGHTS", "preflight", "hand_over", "plan_for", "CACHE_SETTING"]
+__all__ = [
+    "Plan", "AudiobookPlan", "PREFLIGHTS", "preflight", "hand_over", "plan_for", "CACHE_SETTING", "cast_voices",
+    "cache_storage", "check_output_tree",
+]
 
 CACHE_SETTING = "--cache-dir / CASTLINE_CACHE_DIR"
 """Where the utterance cache location comes from, for error messages."""
@@ -67,7 +70,9 @@ class AudiobookPlan(Plan):
 
     @property
     def manifest(self) -> AudiobookManifest:
-        return self.project.manifest
+        m = self.project.manifest
+        assert isinstance(m, AudiobookManifest)
+        return m
 
     @property
     def source(self) -> Path:
@@ -78,17 +83,18 @@ class AudiobookPlan(Plan):
         return f"{len(self.chapters)} of {len(self.book.chapters)} chapters, {words} words; {super().summary()}"
 
 
-def _cast(project: Project) -> Cast:
+def cast_voices(project: Project, default_role: str = NARRATOR) -> Cast:
+    """The manifest's ``voices``, each found and checked by its engine; an error names the role."""
     roles = {}
     for role, ref in project.manifest.voices.items():
         try:
             roles[role] = find_voice(ref, (project.root,))
         except Exception as exc:  # any failure of a profile or its engine's check names the role
             raise ManifestError(project.manifest_path, f"voices.{role}", str(exc)) from None
-    return Cast(roles)
+    return Cast(roles, default_role)
 
 
-def _cache(project: Project, cache: str | None) -> Storage:
+def cache_storage(project: Project, cache: str | None) -> Storage:
     """The utterance cache: a user's location is checked now; the default is made when first written."""
     if cache:
         return open_storage(cache, setting=CACHE_SETTING)
@@ -158,8 +164,9 @@ def _warnings(plan_language: str, cast: Cast, book: Book, chapters: list[Chapter
 def preflight_audiobook(project: Project, cache: str | None = None) -> AudiobookPlan:
     """Cast the voices, read the book, choose the chapters, check the cache location."""
     m = project.manifest
+    assert isinstance(m, AudiobookManifest)
     check_output_tree(project)
-    cast = _cast(project)
+    cast = cast_voices(project)
     source = project.inputs["source"]
     book = read_source(source)
     try:
@@ -170,10 +177,16 @@ def preflight_audiobook(project: Project, cache: str | None = None) -> Audiobook
         raise ManifestError(project.manifest_path, "chapters.select", str(exc)) from None
     cover, cover_warnings = _cover(project, book)
     warnings = _warnings(m.language, cast, book, chapters, m.chapters.speak_titles, source) + cover_warnings
-    return AudiobookPlan(project, cast, _cache(project, cache), warnings, book, chapters, cover)
+    return AudiobookPlan(project, cast, cache_storage(project, cache), warnings, book, chapters, cover)
 
 
-PREFLIGHTS: dict[str, Callable[[Project, str | None], Plan]] = {"audiobook": preflight_audiobook}
+def _preflight_dub(project: Project, cache: str | None = None) -> Plan:
+    from flows.dub_plan import preflight_dub  # it builds on this module
+
+    return preflight_dub(project, cache)
+
+
+PREFLIGHTS: dict[str, Callable[[Project, str | None], Plan]] = {"audiobook": preflight_audiobook, "dub": _preflight_dub}
 """Manifest ``kind`` -> its preflight."""
 
 

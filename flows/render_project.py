@@ -11,10 +11,11 @@ from prefect import flow
 
 from castline.manifest import load_manifest
 from flows.audiobook import audiobook
+from flows.dubbing import dub
 
 __all__ = ["render_project", "FLOWS"]
 
-FLOWS = {"audiobook": audiobook}
+FLOWS = {"audiobook": audiobook, "dub": dub}
 """Manifest ``kind`` -> the flow that renders it."""
 
 

@@ -36,6 +36,13 @@ def project(tmp_path: Path) -> Path:
     return path
 
 
+def audiobook(path: Path) -> AudiobookManifest:
+    """The audiobook manifest at ``path``."""
+    m = load_manifest(path)
+    assert isinstance(m, AudiobookManifest)
+    return m
+
+
 def edit(path: Path, change) -> Path:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     change(raw)
@@ -45,6 +52,7 @@ def edit(path: Path, change) -> Path:
 
 def test_minimal_manifest_from_the_issue_loads_with_defaults(project: Path) -> None:
     p = load_project(project)
+    assert isinstance(p.manifest, AudiobookManifest)
     assert p.manifest.title == "Alice's Adventures in Wonderland"
     assert p.inputs == {"source": project.parent / "alice.epub"}
     assert p.output_dir == project.parent / "out"
@@ -81,8 +89,8 @@ def test_misspelt_top_level_key(project: Path) -> None:
         (lambda r: r["output"].update(formats=["wav"]), "output.formats.0", "'m4b' or 'mp3'"),
         (lambda r: r.update(mastering={"rms_db": -10}), "mastering.rms_db", "less than or equal to -18"),
         (lambda r: r.update(pauses={"tail": 9}), "pauses.tail", "less than or equal to 5"),
-        (lambda r: r.update(kind="podcast"), "kind", "unsupported kind 'podcast' (known kinds: audiobook)"),
-        (lambda r: r.pop("kind"), "kind", "required key is missing (known kinds: audiobook)"),
+        (lambda r: r.update(kind="podcast"), "kind", "unsupported kind 'podcast' (known kinds: audiobook, dub)"),
+        (lambda r: r.pop("kind"), "kind", "required key is missing (known kinds: audiobook, dub)"),
         (lambda r: r.update(chapters={"select": [{"a": 1}]}), "chapters.select.0", "valid"),
     ],
 )
@@ -195,7 +203,7 @@ def test_an_alias_in_a_valid_manifest_and_merge_keys_are_refused(tmp_path: Path,
     with pytest.raises(ManifestError, match=r"line 12, column 3: merge keys \(<<\) are not allowed in a manifest"):
         load_manifest(write(tmp_path, merged))
     anchored = MINIMAL.replace("author: Lewis Carroll", "author: &who Lewis Carroll")
-    assert load_manifest(write(tmp_path, anchored)).author == "Lewis Carroll"  # an anchor alone is harmless
+    assert audiobook(write(tmp_path, anchored)).author == "Lewis Carroll"  # an anchor alone is harmless
 
 
 @pytest.mark.parametrize(
@@ -298,7 +306,7 @@ def test_select_items_are_numbers_or_strings_never_booleans(project: Path, selec
 
 def test_select_keeps_numbers_ranges_and_titles(project: Path) -> None:
     edit(project, lambda r: r.update(chapters={"select": [3, "5-9", "I—DOWN THE RABBIT-HOLE"]}))
-    assert load_manifest(project).chapters.select == [3, "5-9", "I—DOWN THE RABBIT-HOLE"]
+    assert audiobook(project).chapters.select == [3, "5-9", "I—DOWN THE RABBIT-HOLE"]
 
 
 @pytest.mark.parametrize(
@@ -321,7 +329,7 @@ def test_booleans_are_not_numbers(project: Path, change, key: str) -> None:
 
 def test_whole_numbers_are_fine_where_seconds_are_expected(project: Path) -> None:
     edit(project, lambda r: r.update(pauses={"tail": 2}, year=1865, engine={"seed": 7, "batch_size": 4}))
-    m = load_manifest(project)
+    m = audiobook(project)
     assert (m.pauses.tail, m.year, m.engine.seed, m.engine.batch_size) == (2.0, 1865, 7, 4)
 
 
@@ -338,7 +346,7 @@ def test_control_characters_in_tags_are_refused(project: Path, key: str, char: s
 
 def test_a_description_may_hold_tabs_and_newlines(project: Path) -> None:
     edit(project, lambda r: r.update(description="One\tline.\nAnother line."))
-    assert load_manifest(project).description == "One\tline.\nAnother line."
+    assert audiobook(project).description == "One\tline.\nAnother line."
     edit(project, lambda r: r.update(title="One\tline"))
     with pytest.raises(ManifestError, match=r"title: control character U\+0009"):
         load_manifest(project)
@@ -444,3 +452,62 @@ def test_voice_names_no_file_system_accepts_are_not_found(tmp_path: Path) -> Non
         find_profile("x" * 300, (tmp_path,))
     with pytest.raises(VoiceError, match="cannot expand '~no-such-user-castline/v.yaml'"):
         find_profile("~no-such-user-castline/v.yaml", (tmp_path,))
+
+
+DUB_MINIMAL = """\
+kind: dub
+video: clip.webm
+subtitles: clip.en.srt
+language: en
+voices:
+  default: joe
+output:
+  dir: out
+"""
+
+
+@pytest.fixture
+def dub_project(tmp_path: Path) -> Path:
+    (tmp_path / "clip.webm").write_bytes(b"\x1aE")
+    (tmp_path / "clip.en.srt").write_text("1\n00:00:01,000 --> 00:00:02,000\nHi.\n", encoding="utf-8")
+    path = tmp_path / "dub.yaml"
+    path.write_text(DUB_MINIMAL, encoding="utf-8")
+    return path
+
+
+def test_the_minimal_dub_manifest_from_the_issue_loads_with_defaults(dub_project: Path) -> None:
+    from castline.manifest import DubManifest
+
+    p = load_project(dub_project)
+    m = p.manifest
+    assert isinstance(m, DubManifest)
+    assert p.inputs == {"video": dub_project.parent / "clip.webm", "subtitles": dub_project.parent / "clip.en.srt"}
+    assert (m.timing.max_tempo, m.timing.min_gap, m.timing.overflow) == (1.25, 0.1, "trim")
+    assert (m.mix.original, m.loudness.integrated_lufs, m.loudness.true_peak_db) == ("duck", -23.0, -1.0)
+    assert m.output.container == "auto" and m.speakers == []
+
+
+def test_subtitles_may_be_left_out_for_the_videos_own(dub_project: Path) -> None:
+    edit(dub_project, lambda r: r.pop("subtitles"))
+    assert load_project(dub_project).inputs == {"video": dub_project.parent / "clip.webm"}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: r.update(voices={"BUNNY": "joe"}), "voices: a dub needs a 'default' voice"),
+        (lambda r: r.update(speakers=[{"speaker": "BIRD"}]), "speakers.0: a speaker rule needs 'cues', 'pattern' or both"),
+        (lambda r: r.update(speakers=[{"speaker": "BIRD", "cues": True}]), "yes/no value"),
+        (lambda r: r.update(timing={"max_tempo": 0.8}), "timing.max_tempo: Input should be greater than or equal to 1"),
+        (lambda r: r.update(loudness={"true_peak_db": 0}), "loudness.true_peak_db: Input should be less than or equal to -1"),
+        (lambda r: r.update(mix={"original": "keep"}), "mix.original: Input should be 'duck' or 'replace'"),
+        (lambda r: r.update(output={"container": "avi"}), "output.container"),
+        (lambda r: r.update(chapters={}), "chapters: unknown key"),
+        (lambda r: r.update(subtitles="missing.srt"), "subtitles: file not found"),
+    ],
+)
+def test_dub_manifest_errors_name_the_key(dub_project: Path, change, message: str) -> None:
+    edit(dub_project, change)
+    with pytest.raises(ManifestError) as err:
+        load_project(dub_project)
+    assert str(err.value).startswith(f"{dub_project}: ") and message in str(err.value)

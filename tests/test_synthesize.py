@@ -90,7 +90,7 @@ def test_a_crash_mid_render_keeps_finished_batches(voices, tmp_path: Path, monke
 
 
 def test_transient_engine_failures_are_retried_by_the_task(voices, tmp_path: Path, monkeypatch, prefect_harness) -> None:
-    from flows.audiobook import synthesize_batch_task
+    from flows.synthesis import synthesize_batch_task
 
     store = AudioStore(LocalStorage(tmp_path / "c"))
     (batch,) = plan_batches(plan_takes(script(["Hello there."]), voices, language="en"), voices, store)
@@ -109,7 +109,7 @@ def test_transient_engine_failures_are_retried_by_the_task(voices, tmp_path: Pat
 
 def test_bad_input_is_not_retried(voices, tmp_path: Path, monkeypatch, prefect_harness) -> None:
     from castline.errors import VoiceError
-    from flows.audiobook import synthesize_batch_task
+    from flows.synthesis import synthesize_batch_task
 
     store = AudioStore(LocalStorage(tmp_path / "c"))
     (batch,) = plan_batches(plan_takes(script(["Hello there."]), voices, language="en"), voices, store)

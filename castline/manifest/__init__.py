@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from castline.errors import ManifestError, quoted, shorten
 from castline.manifest.audiobook import AudiobookManifest, AudiobookOutput, ChapterSelection, Mastering, Pauses
 from castline.manifest.base import EngineOptions, ManifestBase
+from castline.manifest.dub import DubManifest
 from castline.yamlsafe import MAX_YAML_BYTES, YamlError, load_yaml_file
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Manifest",
     "ManifestBase",
     "AudiobookManifest",
+    "DubManifest",
     "AudiobookOutput",
     "ChapterSelection",
     "Pauses",
@@ -41,10 +43,10 @@ __all__ = [
 MAX_MANIFEST_BYTES = MAX_YAML_BYTES
 """Largest manifest file read (1 MiB)."""
 
-Manifest = AudiobookManifest
+Manifest = AudiobookManifest | DubManifest
 """Any manifest: the union of the kinds' models, discriminated on ``kind``."""
 
-MANIFEST_KINDS: dict[str, type[ManifestBase]] = {"audiobook": AudiobookManifest}
+MANIFEST_KINDS: dict[str, type[ManifestBase]] = {"audiobook": AudiobookManifest, "dub": DubManifest}
 """``kind`` -> the model of that kind of manifest."""
 
 
