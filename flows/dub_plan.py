@@ -20,7 +20,8 @@ from castline.project import Project
 from castline.text import script_paragraph
 from flows.preflight import Plan, cache_storage, cast_voices, check_output_tree, engine_max_chars
 from tasks.cast import Cast, cast_utterances
-from tasks.ingest.subtitles import Cue, Subtitles, embedded_subtitles, read_subtitles
+from tasks.ingest.embedded_subtitles import embedded_subtitles
+from tasks.ingest.subtitles import Cue, Subtitles, read_subtitles
 from tasks.media import MediaInfo, probe_media
 from tasks.speakers import SpeakerRule, assign_speakers, parse_cue_ranges
 from tasks.synthesize import plan_takes

@@ -26,6 +26,7 @@ from prefect.artifacts import create_markdown_artifact
 from castline import lifeline, progress
 from castline.cache import AudioStore
 from castline.errors import ManifestError
+from castline.language import iso639_2
 from castline.layout import inside
 from castline.lock import output_lock
 from castline.model import Utterance, to_table
@@ -38,7 +39,6 @@ from tasks.dialogue import resample_take, write_dialogue_stem, write_wav
 from tasks.dub_report import CueReport, DubReport, SkippedCueReport, cues_csv, to_json, to_markdown
 from tasks.fit import CueWindow, Fit, FitSettings, fit_cues, fit_take
 from tasks.ingest.subtitles import Cue
-from tasks.media import iso639_2
 from tasks.mix import Ducking, LoudnessTarget, master_loudness, mix_dub
 from tasks.mux import choose_container, mux_dub
 from tasks.publish import Staging, safe_filename

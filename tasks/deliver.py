@@ -35,6 +35,7 @@ import soundfile
 
 from castline.errors import AudioError
 from castline.ffmpeg import LoudnessStats, audio_stream, measure_loudness, probe, run_ffmpeg
+from castline.language import UNDETERMINED, iso639_2
 from castline.tempfiles import atomic_path, scratch_dir
 
 __all__ = [
@@ -46,7 +47,7 @@ __all__ = [
     "encode_mp3",
     "ffmetadata_escape",
     "ffmetadata",
-    "iso639_2",
+    "language_tag",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,36 +82,16 @@ class BookTags:
     other images ffmpeg reads become PNG."""
 
 
-# ISO 639-1 -> ISO 639-2/T for the languages our engines speak and their neighbours.
-_ISO639_2: dict[str, str] = {
-    "ar": "ara", "bg": "bul", "bn": "ben", "ca": "cat", "cs": "ces", "cy": "cym", "da": "dan",
-    "de": "deu", "el": "ell", "en": "eng", "eo": "epo", "es": "spa", "et": "est", "eu": "eus",
-    "fa": "fas", "fi": "fin", "fr": "fra", "ga": "gle", "gl": "glg", "he": "heb", "hi": "hin",
-    "hr": "hrv", "hu": "hun", "hy": "hye", "id": "ind", "is": "isl", "it": "ita", "ja": "jpn",
-    "ka": "kat", "kk": "kaz", "ko": "kor", "lb": "ltz", "lt": "lit", "lv": "lav", "mk": "mkd",
-    "ml": "mal", "mn": "mon", "ms": "msa", "mt": "mlt", "nb": "nob", "ne": "nep", "nl": "nld",
-    "nn": "nno", "no": "nor", "pl": "pol", "pt": "por", "ro": "ron", "ru": "rus", "sk": "slk",
-    "sl": "slv", "sq": "sqi", "sr": "srp", "sv": "swe", "sw": "swa", "ta": "tam", "te": "tel",
-    "th": "tha", "tr": "tur", "uk": "ukr", "ur": "urd", "vi": "vie", "yue": "yue", "zh": "zho",
-}
-
 _FFMETA_SPECIAL = re.compile(r"([=;#\\\n\r])")
 
 
-def iso639_2(language: str | None) -> str | None:
-    """ISO 639-2/T code for an ISO 639-1 code or BCP 47 tag (``en-US`` -> ``eng``).
-
-    Three-letter codes pass through (lower-cased); unknown languages give None (and a log line).
-    """
-    if not language:
-        return None
-    primary = language.strip().replace("_", "-").split("-")[0].lower()
-    if primary in _ISO639_2:
-        return _ISO639_2[primary]
-    if len(primary) == 3 and primary.isalpha():
-        return primary
-    log.warning("no ISO 639-2 code known for language %r; the language tag is left out", language)
-    return None
+def language_tag(language: str | None) -> str | None:
+    """The ISO 639-2 code of the book's language for the files' tags; None (no tag, and a log
+    line) when the language is not known."""
+    code = iso639_2(language) if language else UNDETERMINED
+    if code == UNDETERMINED and language:
+        log.warning("no ISO 639-2 code known for language %r; the language tag is left out", language)
+    return None if code == UNDETERMINED else code
 
 
 def ffmetadata_escape(value: str) -> str:
@@ -330,7 +311,7 @@ def encode_m4b(
         inputs = ["-f", "concat", "-safe", "0", "-i", str(playlist), "-f", "ffmetadata", "-i", str(meta)]
         cover_in, cover_out = _cover_args(tags.cover, Path(scratch), 2) if tags.cover else ([], [])
         rest = ["-map", "0:a:0", *cover_out, "-map_metadata", "1", "-map_chapters", "1", *unsafe]
-        language = iso639_2(tags.language)
+        language = language_tag(tags.language)
         if language:
             rest += ["-metadata:s:a:0", f"language={language}"]
         rest += ["-c:a", "aac", "-aac_coder", aac_coder, "-b:a", bitrate, "-movflags", "+faststart"]
@@ -360,7 +341,7 @@ def encode_mp3(
     _sample_count(path)  # names a missing or empty file before ffmpeg does
     text, unsafe = ffmetadata({
         **_book_tags(tags), "title": chapter.title, "track": f"{track}/{total}",
-        "publisher": tags.publisher, "language": iso639_2(tags.language),
+        "publisher": tags.publisher, "language": language_tag(tags.language),
     })
     with scratch_dir("mp3") as scratch:
         meta = Path(scratch) / "tags.ffmeta"

@@ -1,12 +1,8 @@
-"""What a video (or audio) file holds, as ffprobe reads it, and language codes for its tracks.
+"""What a video (or audio) file holds, as ffprobe reads it.
 
 :func:`probe_media` turns ffprobe's JSON into a small typed record: the container, its
 duration and one :class:`MediaStream` per stream, so the stages of a dub (mix, mux) decide
 from fields rather than from string-keyed dicts.
-
-:func:`iso639_2` gives the three-letter code a track's ``language`` tag needs. Matroska and
-MP4 both store ISO 639-2, and the bibliographic form (``ger``, ``fre``, ``chi``) is the one
-Matroska's specification and most players' language menus know, so that is the form written.
 """
 
 from __future__ import annotations
@@ -20,7 +16,7 @@ from castline.errors import FFmpegError, InputError, shorten
 from castline.ffmpeg import probe
 from castline.model import Hertz, Seconds
 
-__all__ = ["MediaStream", "MediaInfo", "probe_media", "iso639_2"]
+__all__ = ["MediaStream", "MediaInfo", "probe_media"]
 
 
 @dataclass(frozen=True)
@@ -148,44 +144,3 @@ def probe_media(path: Path) -> MediaInfo:
         found = f"ffprobe finds no audio or video in it (format {format_name or 'unknown'})"
         raise InputError(path, f"not a video or audio file ffmpeg can read: {found}")
     return MediaInfo(path=path, format_name=format_name, duration_s=_duration_s(raw), streams=streams)
-
-
-# ISO 639-1 -> ISO 639-2/B (the bibliographic code where it differs from the terminological
-# one: German ger, not deu). The 70 or so languages with the most speakers and subtitles.
-_ISO639_1_TO_2B: dict[str, str] = {
-    "af": "afr", "am": "amh", "ar": "ara", "az": "aze", "be": "bel", "bg": "bul", "bn": "ben",
-    "bo": "tib", "bs": "bos", "ca": "cat", "cs": "cze", "cy": "wel", "da": "dan", "de": "ger",
-    "el": "gre", "en": "eng", "eo": "epo", "es": "spa", "et": "est", "eu": "baq", "fa": "per",
-    "fi": "fin", "fr": "fre", "ga": "gle", "gl": "glg", "gu": "guj", "ha": "hau",
-    "he": "heb", "hi": "hin", "hr": "hrv", "hu": "hun", "hy": "arm", "id": "ind", "is": "ice",
-    "it": "ita", "ja": "jpn", "jv": "jav", "ka": "geo", "kk": "kaz", "km": "khm", "kn": "kan",
-    "ko": "kor", "ku": "kur", "ky": "kir", "la": "lat", "lb": "ltz", "lo": "lao", "lt": "lit",
-    "lv": "lav", "mi": "mao", "mk": "mac", "ml": "mal", "mn": "mon", "mr": "mar", "ms": "may",
-    "mt": "mlt", "my": "bur", "nb": "nob", "ne": "nep", "nl": "dut", "nn": "nno", "no": "nor",
-    "pa": "pan", "pl": "pol", "ps": "pus", "pt": "por", "ro": "rum", "ru": "rus", "si": "sin",
-    "sk": "slo", "sl": "slv", "so": "som", "sq": "alb", "sr": "srp", "sv": "swe", "sw": "swa",
-    "ta": "tam", "te": "tel", "tg": "tgk", "th": "tha", "tl": "tgl", "tr": "tur", "uk": "ukr",
-    "ur": "urd", "uz": "uzb", "vi": "vie", "xh": "xho", "yi": "yid", "yo": "yor", "zh": "chi",
-    "zu": "zul",
-    # withdrawn ISO 639-1 codes that old files and some locales still use
-    "iw": "heb", "in": "ind", "ji": "yid",
-}  # fmt: skip
-UNDETERMINED = "und"
-"""ISO 639-2's code for a language that is not known."""
-
-
-def iso639_2(tag: str) -> str:
-    """The ISO 639-2/B code of a language tag: ``en``, ``en-US``, ``EN``, ``eng`` -> ``eng``;
-    ``de`` -> ``ger``; ``zh-CN`` -> ``chi``.
-
-    The primary subtag of a BCP 47 tag (``_`` taken as ``-``) is looked up; a three-letter code
-    passes through lower-cased (it is already ISO 639-2, B or T); anything else, an unknown
-    two-letter code included, gives ``und``: a track tagged "undetermined" is honest, a wrong
-    code is not.
-    """
-    primary = tag.strip().replace("_", "-").split("-")[0].lower()
-    if primary in _ISO639_1_TO_2B:
-        return _ISO639_1_TO_2B[primary]
-    if len(primary) == 3 and primary.isascii() and primary.isalpha():
-        return primary
-    return UNDETERMINED

@@ -29,8 +29,9 @@ from typing import Literal
 
 from castline.errors import InputError
 from castline.ffmpeg import run_ffmpeg
+from castline.language import iso639_2
 from castline.tempfiles import atomic_path
-from tasks.media import MediaInfo, MediaStream, iso639_2
+from tasks.media import MediaInfo, MediaStream
 
 __all__ = [
     "Container",
@@ -124,7 +125,7 @@ def mux_dub(
 
     :param container: ``mkv`` or ``mp4`` (see :func:`choose_container`; an MP4 that cannot
         carry a stream raises ValueError before anything runs).
-    :param language: the dub's language, any tag :func:`~tasks.media.iso639_2` reads.
+    :param language: the dub's language, any tag :func:`~castline.language.iso639_2` reads.
     :param title: the dub track's name, as players list it.
     :param subtitles: an SRT, ASS/SSA or WebVTT file added as a soft subtitle track (not
         default), in ``subtitle_language`` (default: ``language``).

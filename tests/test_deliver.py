@@ -24,7 +24,7 @@ from tasks.deliver import (
     encode_mp3,
     ffmetadata,
     ffmetadata_escape,
-    iso639_2,
+    language_tag,
 )
 from tasks.master import master_chapter
 
@@ -220,11 +220,11 @@ def test_ffmetadata_escaping() -> None:
 
 
 @pytest.mark.parametrize(("given", "expected"), [
-    ("en", "eng"), ("en-US", "eng"), ("pt_BR", "por"), ("de", "deu"), ("zh", "zho"),
+    ("en", "eng"), ("en-US", "eng"), ("pt_BR", "por"), ("de", "ger"), ("zh", "chi"),
     ("fra", "fra"), ("xx", None), (None, None),
 ])
-def test_iso639_2(given: str | None, expected: str | None) -> None:
-    assert iso639_2(given) == expected
+def test_the_language_tag_is_iso639_2_or_left_out(given: str | None, expected: str | None) -> None:
+    assert language_tag(given) == expected
 
 
 def test_track_numbers_are_checked(book: dict, tmp_path: Path) -> None:

@@ -228,3 +228,31 @@ def test_an_mp4_stays_mp4_with_the_speech_alone_at_a_streaming_target_and_soft_s
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert [c["speaker"] for c in report["cues"]] == ["default", "ANNOUNCER"]
     assert report["cues"][1]["text"] == "This is a test of the dubbing track."
+
+
+def castline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    import os
+    import sys
+
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    return subprocess.run([sys.executable, "-m", "castline.cli", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_validate_a_dub_and_bad_subtitles_fail_with_the_line_and_nothing_written(tmp_path: Path) -> None:
+    manifest = copy_demo(tmp_path)
+    done = castline("validate", str(manifest), cwd=tmp_path)
+    assert done.returncode == 0 and "8 cues (21.5 s of 30.0 s), 2 speakers" in done.stdout, done.stdout + done.stderr
+    subtitles = tmp_path / "bunny.en.srt"
+    subtitles.write_text(subtitles.read_text(encoding="utf-8").replace("00:00:09,500 --> 00:00:12,500\n", ""),
+                         encoding="utf-8")
+    warned = castline("validate", str(manifest), cwd=tmp_path)
+    assert warned.returncode == 0 and "bunny.en.srt:9: no timing line (cue skipped)" in warned.stderr, warned.stderr
+    raw = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    manifest.write_text(yaml.safe_dump({**raw, "subtitle": {"strict": True}}), encoding="utf-8")
+    failed = castline("render", str(manifest), cwd=tmp_path)
+    assert failed.returncode == 1 and "bunny.en.srt:9: no timing line" in failed.stderr, failed.stdout + failed.stderr
+    manifest.write_text(yaml.safe_dump({**raw, "speakers": [{"speaker": "BIRD", "pattern": "(a+)+"}]}), encoding="utf-8")
+    failed = castline("render", str(manifest), cwd=tmp_path)
+    assert failed.returncode == 1 and "speakers.0:" in failed.stderr, failed.stdout + failed.stderr
+    assert not (tmp_path / "out-dub").exists()

@@ -13,7 +13,8 @@ import soundfile as sf
 
 from castline.errors import InputError
 from castline.ffmpeg import ffprobe_binary, probe, run_ffmpeg
-from tasks.media import MediaInfo, MediaStream, iso639_2, probe_media
+from castline.language import iso639_2
+from tasks.media import MediaInfo, MediaStream, probe_media
 from tasks.mix import master_loudness, mix_dub
 from tasks.mux import choose_container, mux_dub
 

@@ -10,14 +10,15 @@ from typing import Any
 import pytest
 
 from castline.errors import InputError
+from tasks.ingest import embedded_subtitles as embedded_module
 from tasks.ingest import subtitles as subtitles_module
+from tasks.ingest.embedded_subtitles import embedded_subtitles
 from tasks.ingest.subtitles import (
     MAX_SUBTITLE_BYTES,
     Cue,
     SkippedCue,
     SubtitleError,
     Subtitles,
-    embedded_subtitles,
     parse_subtitles,
     read_subtitles,
 )
@@ -475,8 +476,8 @@ def fake_streams(monkeypatch: pytest.MonkeyPatch, *streams: dict[str, Any]) -> l
         calls.append(list(args))
         return ""
 
-    monkeypatch.setattr(subtitles_module, "probe", lambda path: {"streams": [{"codec_type": "video", "index": 0}, *streams]})
-    monkeypatch.setattr(subtitles_module, "run_ffmpeg", run_ffmpeg)
+    monkeypatch.setattr(embedded_module, "probe", lambda path: {"streams": [{"codec_type": "video", "index": 0}, *streams]})
+    monkeypatch.setattr(embedded_module, "run_ffmpeg", run_ffmpeg)
     return calls
 
 
@@ -501,9 +502,7 @@ def test_embedded_stream_is_chosen_by_language(tmp_path: Path, monkeypatch: pyte
         ["-y", "-i", str(video), "-map", "0:2", "-c:s", "ass", str(tmp_path / "embedded.2.ass")],
     ]
     # No German text track (only pictures) and no single default among the rest.
-    monkeypatch.setattr(
-        subtitles_module, "probe", lambda path: {"streams": [stream(2, "ass", "fre"), stream(3, "subrip", "eng")]}
-    )
+    monkeypatch.setattr(embedded_module, "probe", lambda path: {"streams": [stream(2, "ass", "fre"), stream(3, "subrip", "eng")]})
     with pytest.raises(SubtitleError, match=r"has no 'de' subtitle stream \(#2 fr, #3 en\); set 'stream_language'"):
         embedded_subtitles(video, "de", tmp_path)
 

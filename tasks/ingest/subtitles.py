@@ -25,17 +25,9 @@ minutes or seconds of 60 or more, or a fraction that is not 3 digits (``srt`` re
 5 ms). In SubRip a block of text without a cue number or timing line continues the cue before
 it (a blank line inside a cue, as ``srt`` reads it).
 
-**Text** is what is spoken: markup stripped (HTML-ish tags, WebVTT classes, voices and
-timestamps, ASS override blocks ``{...}`` and drawings, ``\\N`` ``\\n`` ``\\h``), entities
-decoded, lines joined with single spaces. A cue with no text left is dropped (and counted in a
+**Text and speaker**: what a cue's text becomes when spoken, and who speaks it: see
+:mod:`tasks.ingest.subtitle_text`. A cue with no text left is dropped (and counted in a
 warning), as is every ASS ``Comment:``.
-
-**Speaker**: the ASS ``Name`` field, the WebVTT ``<v Name>`` voice (when a cue has one voice),
-else a ``NAME:`` or ``[NAME]`` prefix on the first line (1-3 capitalised words, at most 30
-characters; ``10:30`` is not a name), which is removed from the text. **Dialogue dashes**: when
-every line of a cue starts with a dash (``- Hi.`` / ``- Hello.``), the cue holds several
-voices but is spoken by one; the dashes, and a name prefix on any of those lines, are removed,
-and the speaker stays None unless the ASS or WebVTT markup names one.
 
 **Time order and overlaps, one rule**: cues are sorted by start (ties keep file order) and
 numbered 1..n in that order (:attr:`Cue.index`, what manifest rules refer to). A negative start
@@ -47,14 +39,11 @@ start to the next cue's start at most, so here they are only counted in a warnin
 from __future__ import annotations
 
 import codecs
-import html
-import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import charset_normalizer
 import srt
@@ -65,8 +54,7 @@ from pysubs2.time import TIMESTAMP_SHORT as ASS_TIMESTAMP_SHORT
 from pysubs2.time import timestamp_to_ms
 
 from castline.errors import PATH_LIMIT, PROBLEM_LIMIT, InputError, quoted, shorten
-from castline.ffmpeg import probe, run_ffmpeg
-from castline.text.scripts import language_name
+from tasks.ingest.subtitle_text import spoken_text
 
 __all__ = [
     "SubtitleError",
@@ -77,19 +65,13 @@ __all__ = [
     "MAX_CUES",
     "read_subtitles",
     "parse_subtitles",
-    "embedded_subtitles",
 ]
-
-log = logging.getLogger(__name__)
 
 MAX_SUBTITLE_BYTES = 16 << 20
 """Largest subtitle file read (16 MiB, some 100 hours of dense dialogue); larger ones are refused."""
 
 MAX_CUES = 100_000
 """Most cues (well-formed or not) a file may hold."""
-
-MAX_NAME_CHARS = 30
-"""Longest speaker name a ``NAME:`` or ``[NAME]`` prefix may give."""
 
 
 class SubtitleError(InputError):
@@ -520,75 +502,6 @@ _READERS: dict[str, Callable[[list[_Line], Path], _Draft]] = {"srt": _read_srt, 
 """One reader per format: it cuts the file into cues and skipped cues, in file order."""
 
 
-# -- text -----------------------------------------------------------------------------------
-
-_VOICE = re.compile(r"<v(?:\.[^\s<>]*)?\s+(?P<name>[^<>]+)>")
-_ASS_BLOCK = re.compile(r"\{[^{}]*\}")
-_ASS_DRAWING_MODE = re.compile(r"\\p(\d+)")
-_ASS_BREAK = re.compile(r"\\[Nn]")
-_TAG = re.compile(r"</?[A-Za-z][^<>]*>|<\d[\d:.]*>")
-_SPACES = re.compile(r"\s+")
-_DASH = re.compile(r"^[-\u2010\u2013\u2014](?![-\d])\s*")
-_COLON_NAME = re.compile(r"^(?P<name>[^\W\d_][^:]{0,40}?)\s*:(?:\s+(?P<rest>.*))?$")
-_BRACKET_NAME = re.compile(r"^\[(?P<name>[^\[\]]{1,40})\]\s*(?P<rest>.*)$")
-_NAME_WORD = re.compile(r"^(?:[^\W\d_][\w.'\u2019-]*|#?\d+)$")
-
-
-def _is_name(name: str) -> bool:
-    """1-3 words, each capitalised (a number may follow: ``GUARD 2``), at most 30 characters."""
-    words = name.split()
-    if not 1 <= len(words) <= 3 or len(name) > MAX_NAME_CHARS:
-        return False
-    return all(_NAME_WORD.match(w) and (w[0].isupper() or (i > 0 and w.lstrip("#").isdigit())) for i, w in enumerate(words))
-
-
-def _split_name(line: str) -> tuple[str | None, str]:
-    """``("BUNNY", "Hi!")`` for ``BUNNY: Hi!`` or ``[BUNNY] Hi!``; ``(None, line)`` otherwise."""
-    match = _BRACKET_NAME.match(line) or _COLON_NAME.match(line)
-    if match is None or not _is_name(match.group("name").strip()):
-        return None, line
-    return match.group("name").strip(), (match.group("rest") or "").strip()
-
-
-def _without_ass_blocks(text: str) -> str:
-    """The text without override blocks ``{...}``, nor the drawings (``{\\p1}m 0 0 l 9 0{\\p0}``)."""
-    kept, drawing, at = [], False, 0
-    for block in _ASS_BLOCK.finditer(text):
-        if not drawing:
-            kept.append(text[at : block.start()])
-        mode = _ASS_DRAWING_MODE.search(block.group())
-        drawing = drawing if mode is None else mode.group(1) != "0"
-        at = block.end()
-    if not drawing:
-        kept.append(text[at:])
-    return "".join(kept)
-
-
-def _plain_lines(lines: list[str]) -> list[str]:
-    """The lines to speak, without markup, whitespace collapsed, empty ones dropped."""
-    text = _without_ass_blocks("\n".join(lines))
-    text = _ASS_BREAK.sub("\n", text).replace("\\h", " ")
-    text = html.unescape(_TAG.sub("", text))
-    return [part for part in (_SPACES.sub(" ", line).strip() for line in text.split("\n")) if part]
-
-
-def _spoken(raw: _RawCue) -> tuple[str, str | None]:
-    """The text to speak and its speaker (see the module docstring for the rules)."""
-    voices = {m.group("name").strip() for m in _VOICE.finditer("\n".join(raw.lines))}
-    speaker = raw.speaker or (voices.pop() if len(voices) == 1 else None)
-    parts = _plain_lines(raw.lines)
-    if len(parts) > 1 and all(_DASH.match(p) for p in parts):  # dialogue: one voice, no names spoken
-        parts = [_split_name(_DASH.sub("", p, count=1))[1] for p in parts]
-        return " ".join(p for p in parts if p), speaker
-    if parts:
-        parts[0] = _DASH.sub("", parts[0], count=1)
-    if speaker is None and parts:
-        name, rest = _split_name(parts[0])
-        if name is not None and (rest or len(parts) > 1):
-            speaker, parts[0] = name, rest
-    return " ".join(p for p in parts if p), speaker
-
-
 # -- time order -----------------------------------------------------------------------------
 
 
@@ -601,7 +514,7 @@ def _finish(draft: _Draft, source: Path, fmt: str, encoding: str, warnings: list
         if raw.end_ms <= 0:
             skipped.append(SkippedCue(raw.line, "ends at or before 0 s"))
             continue
-        text, speaker = _spoken(raw)
+        text, speaker = spoken_text(raw.lines, raw.speaker)
         if not text:
             empty += 1
             continue
@@ -644,63 +557,3 @@ def _no_cues(skipped: list[SkippedCue], empty: int) -> str:
 
 def _count(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
-
-
-# -- subtitles inside a video ---------------------------------------------------------------
-
-_TEXT_CODECS = {"subrip": "srt", "srt": "srt", "ass": "ass", "ssa": "ass", "webvtt": "srt", "mov_text": "srt", "text": "srt"}
-"""Text subtitle codecs ffmpeg can write as SubRip or ASS (ASS keeps the speaker names)."""
-_BITMAP_CODECS = frozenset({"hdmv_pgs_subtitle", "dvd_subtitle", "dvb_subtitle", "xsub"})
-
-
-def embedded_subtitles(video: Path, language: str, into: Path) -> Path:
-    """Extract the video's own text subtitle stream in ``language`` into the folder ``into``.
-
-    The stream whose language tag matches (``en`` matches ``eng`` and ``en-US``; a full track is
-    preferred to a forced or hearing-impaired one, then the default one); without a match, the
-    only text stream, or the only default one. Returns ``into/embedded.INDEX.srt`` (or
-    ``.ass``). Raises :class:`SubtitleError` when there is no such stream or only pictures.
-    """
-    video, into = Path(video), Path(into)
-    streams = [s for s in probe(video)["streams"] if s.get("codec_type") == "subtitle"]
-    if not streams:
-        raise SubtitleError(video, None, "has no subtitle stream; name a subtitle file in 'subtitles:'")
-    texts = [s for s in streams if s.get("codec_name") in _TEXT_CODECS]
-    if not texts:
-        codecs_found = ", ".join(sorted({str(s.get("codec_name")) for s in streams}))
-        kind = "bitmap subtitle streams" if all(s.get("codec_name") in _BITMAP_CODECS for s in streams) else "subtitle streams"
-        raise SubtitleError(
-            video, None, f"has only {kind} ({codecs_found}), which cannot be read as text; name a subtitle file in 'subtitles:'"
-        )
-    stream = _choose_stream(video, texts, language)
-    index, ext = int(stream["index"]), _TEXT_CODECS[stream["codec_name"]]
-    into.mkdir(parents=True, exist_ok=True)
-    out = into / f"embedded.{index}.{ext}"
-    log.info("%s: reading subtitle stream %d (%s, %s)", video, index, stream["codec_name"], _language_of(stream) or "no language")
-    run_ffmpeg(["-y", "-i", str(video), "-map", f"0:{index}", "-c:s", ext, str(out)])
-    return out
-
-
-def _language_of(stream: dict[str, Any]) -> str:
-    tags = {str(k).lower(): str(v) for k, v in (stream.get("tags") or {}).items()}
-    return language_name(tags.get("language"))
-
-
-def _flag(stream: dict[str, Any], name: str) -> bool:
-    return bool((stream.get("disposition") or {}).get(name))
-
-
-def _choose_stream(video: Path, texts: list[dict[str, Any]], language: str) -> dict[str, Any]:
-    wanted = language_name(language)
-    matching = [s for s in texts if wanted and _language_of(s) == wanted]
-    if matching:
-        return min(matching, key=lambda s: (_flag(s, "forced"), _flag(s, "hearing_impaired"), not _flag(s, "default")))
-    defaults = [s for s in texts if _flag(s, "default")]
-    if len(texts) == 1 or len(defaults) == 1:
-        return texts[0] if len(texts) == 1 else defaults[0]
-    found = ", ".join(f"#{s['index']} {_language_of(s) or 'no language'}" for s in texts)
-    raise SubtitleError(
-        video,
-        None,
-        f"has no {quoted(language, 20)} subtitle stream ({found}); set 'stream_language' or name a file in 'subtitles:'",
-    )
