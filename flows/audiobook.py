@@ -26,11 +26,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from castline import lifeline, progress
 from castline.cache import AudioStore
 from castline.errors import ManifestError
-from castline.layout import inside
-from castline.lock import output_lock
 from castline.model import Utterance, to_table
 from castline.storage import LocalStorage
-from castline.tempfiles import remove_stale_temp_files
 from flows.audiobook_plan import (
     SCRIPT_FILES,
     book_tags,
@@ -39,7 +36,7 @@ from flows.audiobook_plan import (
     script_digest,
     write_the_script,
 )
-from flows.preflight import AudiobookPlan, plan_for
+from flows.preflight import AudiobookPlan, holding_output, plan_for
 from flows.synthesis import speak
 from tasks.chapters import ChapterTakes, MasteredChapter, group_takes, render_chapter
 from tasks.deliverables import Production, audiobook_deliverables, chapter_mp3
@@ -48,10 +45,6 @@ from tasks.report import ChapterReport, RenderReport, to_json, to_markdown
 from tasks.synthesize import plan_batches, with_durations
 
 __all__ = ["audiobook", "render_audiobook"]
-
-SHARED_TEMP_AGE_S = 3600.0
-"""A temporary file this old in a cache shared with other renders is a dead writer's."""
-
 
 @dataclass(frozen=True)
 class Stores:
@@ -161,10 +154,7 @@ def render_audiobook(plan: AudiobookPlan) -> RenderReport:
     """Render what ``plan`` describes: the body of the :func:`audiobook` flow."""
     started = time.monotonic()
     layout = plan.project.layout
-    with output_lock(layout.lock, layout.output_dir):
-        layout.remove_leftovers()
-        if isinstance(plan.cache, LocalStorage) and not inside(plan.cache.root, layout.work_dir):
-            remove_stale_temp_files(plan.cache.root, older_than_s=SHARED_TEMP_AGE_S)  # other renders may share it
+    with holding_output(plan):
         stores = Stores(takes=AudioStore(plan.cache), chapters=AudioStore(LocalStorage(layout.chapters)))
         script = write_the_script(plan)
         keys = {u.cache_key or "" for u in script}

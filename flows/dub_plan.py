@@ -23,6 +23,7 @@ from tasks.cast import Cast, cast_utterances
 from tasks.ingest.embedded_subtitles import embedded_subtitles
 from tasks.ingest.subtitles import Cue, Subtitles, read_subtitles
 from tasks.media import MediaInfo, probe_media
+from tasks.mux import choose_container
 from tasks.speakers import SpeakerRule, assign_speakers, parse_cue_ranges
 from tasks.synthesize import plan_takes
 
@@ -114,6 +115,10 @@ def preflight_dub(project: Project, cache: str | None = None) -> DubPlan:
     check_output_tree(project)
     cast = cast_voices(project, DEFAULT_ROLE)
     video = probe_media(project.inputs["video"])
+    try:
+        choose_container(video, m.output.container)
+    except ValueError as exc:
+        raise ManifestError(project.manifest_path, "output.container", str(exc)) from None
     subtitles = _subtitles(project, m, video)
     speakers = assign_speakers(subtitles.cues, _rules(project, m))
     warnings = _check_video(m, video, subtitles) + _warnings(m, cast, subtitles, speakers)

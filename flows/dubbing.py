@@ -27,13 +27,10 @@ from castline import lifeline, progress
 from castline.cache import AudioStore
 from castline.errors import ManifestError
 from castline.language import iso639_2
-from castline.layout import inside
-from castline.lock import output_lock
 from castline.model import Utterance, to_table
-from castline.storage import LocalStorage
-from castline.tempfiles import remove_stale_temp_files, scratch_dir
+from castline.tempfiles import scratch_dir
 from flows.dub_plan import DubPlan, cue_track, write_the_cue_script
-from flows.preflight import plan_for
+from flows.preflight import holding_output, plan_for
 from flows.synthesis import speak
 from tasks.dialogue import resample_take, write_dialogue_stem, write_wav
 from tasks.dub_report import CueReport, DubReport, SkippedCueReport, cues_csv, to_json, to_markdown
@@ -52,7 +49,6 @@ STEM_RATE_HZ = 48000
 TAKE_GAP_S = 0.2
 """Silence between the takes of a cue that was too long for one utterance."""
 CUE_FILES = ("cues.csv", "timeline.svg")
-SHARED_TEMP_AGE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -140,10 +136,7 @@ def render_dub(plan: DubPlan) -> DubReport:
     started = time.monotonic()
     m = plan.manifest
     layout = plan.project.layout
-    with output_lock(layout.lock, layout.output_dir):
-        layout.remove_leftovers()
-        if isinstance(plan.cache, LocalStorage) and not inside(plan.cache.root, layout.work_dir):
-            remove_stale_temp_files(plan.cache.root, older_than_s=SHARED_TEMP_AGE_S)
+    with holding_output(plan):
         store = AudioStore(plan.cache)
         script = write_the_cue_script(plan)
         keys = {u.cache_key or "" for u in script}

@@ -12,17 +12,20 @@ Each manifest kind has its preflight in :data:`PREFLIGHTS`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from castline.errors import InputError, ManifestError, OutputPathError
 from castline.ffmpeg import check_image
 from castline.layout import inside
+from castline.lock import output_lock
 from castline.manifest import AudiobookManifest
 from castline.model import Book, Chapter
 from castline.project import Project, load_project
 from castline.storage import LocalStorage, Storage, open_storage
+from castline.tempfiles import remove_stale_temp_files
 from tasks.cast import NARRATOR, Cast, find_voice
 from tasks.ingest import read_source
 from tasks.script import language_mismatch, select_chapters, unspoken_content
@@ -30,7 +33,7 @@ from voices.engines import engine_class
 
 __all__ = [
     "Plan", "AudiobookPlan", "PREFLIGHTS", "preflight", "hand_over", "plan_for", "CACHE_SETTING", "cast_voices",
-    "cache_storage", "check_output_tree",
+    "cache_storage", "check_output_tree", "holding_output",
 ]
 
 CACHE_SETTING = "--cache-dir / CASTLINE_CACHE_DIR"
@@ -216,6 +219,22 @@ def plan_for(manifest: str | Path, output_dir: str | Path | None, cache: str | N
         except OSError:  # a file it was made from is gone: check everything again
             pass
     return preflight(project, cache)
+
+
+SHARED_TEMP_AGE_S = 3600.0
+"""A temporary file this old in a cache shared with other renders is a dead writer's."""
+
+
+@contextmanager
+def holding_output(plan: Plan) -> Iterator[None]:
+    """The plan's output directory, locked for this render and cleared of what dead renders
+    left there (and, in a cache shared with other renders, of their old temporary files)."""
+    layout = plan.project.layout
+    with output_lock(layout.lock, layout.output_dir):
+        layout.remove_leftovers()
+        if isinstance(plan.cache, LocalStorage) and not inside(plan.cache.root, layout.work_dir):
+            remove_stale_temp_files(plan.cache.root, older_than_s=SHARED_TEMP_AGE_S)  # other renders may share it
+        yield
 
 
 def engine_max_chars(plan: Plan) -> int:

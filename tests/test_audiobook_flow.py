@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 from epub_fixtures import write_epub
+from piper_fixtures import EngineCalls
 
 from castline.ffmpeg import measure_loudness, probe
 from voices.engines.piper import PiperEngine
@@ -32,20 +33,6 @@ def manifest(folder: Path, source: str, **extra) -> Path:
     path = folder / "book.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     return path
-
-
-class EngineCalls:
-    """Counts the texts the Piper engine is asked to speak."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.texts: list[str] = []
-        real = PiperEngine.synthesize
-
-        def counting(engine, requests):
-            self.texts += [r.text for r in requests]
-            return real(engine, requests)
-
-        monkeypatch.setattr(PiperEngine, "synthesize", counting)
 
 
 @pytest.fixture(scope="module")

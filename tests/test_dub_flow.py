@@ -13,29 +13,15 @@ from pathlib import Path
 import pytest
 import srt
 import yaml
+from piper_fixtures import EngineCalls
 
 from castline.errors import CastlineError
 from castline.ffmpeg import ffprobe_binary, measure_loudness, probe, run_ffmpeg
-from voices.engines.piper import PiperEngine
 
 pytestmark = pytest.mark.e2e  # end-to-end renders: left out of make test-fast
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "projects" / "demo-dub.yaml"
-
-
-class EngineCalls:
-    """Counts the texts the Piper engine is asked to speak."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.texts: list[str] = []
-        real = PiperEngine.synthesize
-
-        def counting(engine, requests):
-            self.texts += [r.text for r in requests]
-            return real(engine, requests)
-
-        monkeypatch.setattr(PiperEngine, "synthesize", counting)
 
 
 def copy_demo(folder: Path) -> Path:
