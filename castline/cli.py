@@ -320,26 +320,13 @@ def gc(
     _guarded(run)
 
 
-@app.command()
-def voices(
-    project_dir: Path = typer.Option(Path("."), "--project", "-p", help="Also list the profiles in PROJECT/voices/."),
-) -> None:
-    """List the voice profiles: the bundled ones and the project's own."""
-    _setup(False)
-    from voices.profile import BUNDLED_DIR, load_profile
+def _mount_voices() -> None:
+    from voices.cli import voices_app
 
-    table = Table()
-    for column in ("name", "engine", "language", "version", "file"):
-        table.add_column(column)
-    for folder in (project_dir / "voices", BUNDLED_DIR):
-        for path in sorted(folder.glob("*.y*ml")):
-            try:
-                p = load_profile(path)
-            except CastlineError as exc:
-                console.print(f"[yellow]warning:[/] {escape(str(exc))}", highlight=False)
-                continue
-            table.add_row(p.name, p.engine, p.language, str(p.version), escape(str(path)))
-    Console().print(table)
+    app.add_typer(voices_app, name="voices")
+
+
+_mount_voices()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,10 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from castline.errors import CastlineError, VoiceError
 from castline.model import Utterance
 from voices.engines import engine_class
 from voices.profile import VoiceProfile, find_profile
+
+if TYPE_CHECKING:
+    from voices.registry import VoiceRegistry
 
 __all__ = ["NARRATOR", "Cast", "find_voice", "cast_utterances"]
 
@@ -39,10 +44,46 @@ class Cast:
 
 
 def find_voice(ref: str, search: Sequence[Path]) -> VoiceProfile:
-    """A role's profile (a name or a profile file), checked by its engine; nothing is loaded."""
-    profile = find_profile(ref, tuple(search))
+    """A role's profile, checked by its engine; nothing is loaded.
+
+    ``ref`` is a profile file, a profile's name (the project's ``voices/``, then the bundled
+    ones), or a voice of the registry (:mod:`voices.registry`): ``alice`` is its published
+    version, ``alice@3`` a pinned one, ``alice@candidate`` the newest candidate, read now, so a
+    render picks up what was published since the last one, without a restart.
+    """
+    if "@" in ref:
+        profile = _registered(ref)
+    else:
+        try:
+            profile = find_profile(ref, tuple(search))
+        except VoiceError:
+            registry = _registry_with(ref)
+            if registry is None:
+                raise
+            profile = registry.profile(registry.resolve(ref))
     engine_class(profile).check(profile)
     return profile
+
+
+def _registered(ref: str) -> VoiceProfile:
+    from voices.registry import VoiceRegistry
+
+    registry = VoiceRegistry.open()
+    return registry.profile(registry.resolve(ref))
+
+
+def _registry_with(name: str) -> VoiceRegistry | None:
+    """The registry (``CASTLINE_VOICES`` or its default), if it has a voice ``name``."""
+    from voices.registry import VoiceRegistry
+
+    where = VoiceRegistry.location()
+    if isinstance(where, Path) and not where.is_dir():
+        return None  # no registry made yet (opening it would make the folder)
+    try:
+        registry = VoiceRegistry.open()
+        return registry if name in registry.names() else None
+    except CastlineError:  # no registry there, or not a usable one: the name is simply unknown
+        return None
 
 
 def cast_utterances(utterances: Sequence[Utterance], cast: Cast) -> list[Utterance]:

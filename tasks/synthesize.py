@@ -22,7 +22,7 @@ from castline.model import Utterance
 from voices.engines import SynthesisRequest, engine_class, get_engine
 from voices.profile import VoiceProfile
 
-__all__ = ["plan_takes", "plan_batches", "synthesize_batch", "with_durations", "is_retryable", "take_seed"]
+__all__ = ["voice_fingerprint", "plan_takes", "plan_batches", "synthesize_batch", "with_durations", "is_retryable", "take_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,19 @@ def take_seed(text: str, fingerprint: str, project_seed: int) -> int:
     return int(digest({"text": text, "voice": fingerprint, "seed": project_seed})[:8], 16)
 
 
+def voice_fingerprint(voice: VoiceProfile) -> str:
+    """What a take's cache key knows of its voice: the engine's fingerprint, and for a voice of
+    the registry (``alice@3``) its version too, so that publishing or rolling back a version
+    re-renders that voice's utterances and nothing else."""
+    fingerprint = engine_class(voice).fingerprint(voice)
+    return digest({"voice": fingerprint, "version": voice.name}) if "@" in voice.name else fingerprint
+
+
 def plan_takes(
     utterances: Sequence[Utterance], voices: Mapping[str, VoiceProfile], *, language: str, seed: int = 0
 ) -> list[Utterance]:
     """The (cast) utterances with the cache key and seed of their takes; equal takes share a key."""
-    fingerprints = {name: engine_class(v).fingerprint(v) for name, v in voices.items()}
+    fingerprints = {name: voice_fingerprint(v) for name, v in voices.items()}
     planned = []
     for u in utterances:
         s = take_seed(u.text, fingerprints[u.voice], seed)
