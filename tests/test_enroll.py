@@ -99,6 +99,15 @@ def test_a_clone_whose_probes_are_another_speaker_is_rejected_with_its_similarit
     assert v.status == "rejected" and v.similarity is not None and v.similarity < 0.75
     assert v.reason is not None and f"similarity {v.similarity:.2f} below 0.75" in v.reason
     assert v.consent is not None and v.consent.who == "Linda Johnson"
+    assert v.params["timbre"] == "timbre.npz" and registry.storage.exists("lj/1/timbre.npz")  # averaged once, stored
+    from voices.engines.gpt_sovits.averaged import load_timbre
+
+    assert load_timbre(registry.storage.local_path("lj/1/timbre.npz")).clips == v.clips
+    from voices.engines import engine_class
+
+    profile = registry.profile(v)  # what a render pinning lj@1 would get, once published
+    engine_class(profile).check(profile)
+    assert profile.resolve(profile.params["timbre"]) == registry.storage.local_path("lj/1/timbre.npz")
     assert registry.published("lj") is None
     with pytest.raises(VoiceError, match="rejected"):
         registry.resolve("lj@1")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from voices.enroll_audio import (
     word_error_rate,
 )
 from voices.profile import VoiceProfile, find_profile
-from voices.registry import Consent, VoiceRegistry, VoiceVersion
+from voices.registry import Consent, VoiceRegistry, VoiceVersion, check_name
 from voices.voice_check import GateLimits, SpeakerEncoder, Verdict, mean_embedding, nearest_preset, similarity, validate
 
 __all__ = ["Enrollment", "enroll", "read_consent", "CONSENT_SENTENCE", "CLONING_ENGINES", "PIPER_PRESETS"]
@@ -50,6 +50,8 @@ PIPER_PRESETS = ("joe",)
 CONSENT_SENTENCE = "I agree that castline may make a synthetic copy of my voice for this production."
 """What a speaker says in a ``--consent-check`` recording."""
 CONSENT_MAX_WER = 0.2
+TIMBRE_FILE = "timbre.npz"
+"""A GPT-SoVITS version's averaged style vector (and speaker embedding), ``params.timbre``."""
 
 
 @dataclass
@@ -107,7 +109,7 @@ def _candidate(name: str, engine: str, language: str, base: VoiceProfile | None,
 
     params: dict[str, Any] = dict(base.params) if base else {}
     if base is not None and base.path is not None:  # paths in the base profile are relative to it
-        params = {k: str(base.resolve(v)) if isinstance(v, str) and k in ("gpt", "sovits", "hubert", "bert", "sv", "model")
+        params = {k: str(base.resolve(v)) if isinstance(v, str) and k in ("gpt", "sovits", "hubert", "bert", "sv", "timbre", "model")
                   else v for k, v in params.items()}
     audio, text = cuts[0]
     return VoiceProfile(name=f"{name}@candidate", engine=engine, language=language, params=params,
@@ -126,6 +128,7 @@ def enroll(
     gpt-sovits, the checkpoints). ``speak`` replaces the candidate's synthesis of the probes
     (tests use it to hand the gate another speaker's speech).
     """
+    check_name(name)
     timings = Timings()
     notes: list[str] = []
     cloning = engine in CLONING_ENGINES
@@ -182,7 +185,11 @@ def enroll(
 
         if cloning:
             candidate = _candidate(name, engine, language, base, clip_files, folder)
-            params = dict(candidate.params)
+            mark = time.monotonic()
+            files[TIMBRE_FILE] = _averaged_timbre(candidate, [path for path, _ in clip_files], folder / TIMBRE_FILE)
+            timings.embeddings_s += time.monotonic() - mark
+            candidate = replace(candidate, params={**candidate.params, "timbre": str(files[TIMBRE_FILE])})
+            params = {**candidate.params, "timbre": TIMBRE_FILE}  # beside the version's record in the registry
             model = candidate.params.get("sovits", "")
         else:
             preset_name, preset_sim, sims = _nearest_piper_preset(reference_mean, presets)
@@ -201,11 +208,10 @@ def enroll(
 
         parent = registry.published(name)
         version = registry.add(
-            name, files=files, created_at=None, engine=engine, model=str(model), parent=parent.version if parent else None,
-            duration_s=sum(r.speech_s for r in loaded), clips=len(cuts), similarity=None, wer=None,
-            status="candidate", reason=None, consent=(consent_record if consent_check is None else
-                                                      Consent(**{**consent_record.__dict__, "recording": "consent.wav"})
-                                                      if consent_record else None),
+            name, files=files, engine=engine, model=str(model), parent=parent.version if parent else None,
+            duration_s=sum(r.speech_s for r in loaded), clips=len(cuts),
+            status="candidate", reason=None,
+            consent=replace(consent_record, recording="consent.wav") if consent_record and consent_check else consent_record,
             language=language, params=params, references=tuple((f"ref-{n}.wav", t) for n, (_, t) in enumerate(clip_files, 1)),
             features="features.npz",
         )
@@ -215,6 +221,19 @@ def enroll(
         version = registry.decide(name, version.version, "rejected", reason=verdict.reason, similarity=verdict.similarity,
                                   wer=verdict.wer)
     return Enrollment(version, verdict, notes, timings)
+
+
+def _averaged_timbre(candidate: VoiceProfile, clips: list[Path], path: Path) -> Path:
+    """The GPT-SoVITS style (and speaker-verification) features of every reference clip, averaged
+    and saved once, so that renders use one fixed timbre and never process the references again."""
+    from voices.engines import get_engine
+    from voices.engines.gpt_sovits.averaged import average_timbre, save_timbre
+    from voices.engines.gpt_sovits.engine import GPTSoVITSEngine
+
+    engine = get_engine(candidate)
+    assert isinstance(engine, GPTSoVITSEngine)
+    save_timbre(average_timbre(engine, clips), path)
+    return path
 
 
 def _nearest_piper_preset(reference_mean: np.ndarray, presets: Sequence[str]) -> tuple[str, float, Mapping[str, float]]:

@@ -10,6 +10,7 @@ Profile parameters (paths relative to the profile file)::
       hubert: models/chinese-hubert-base  # directory (save_pretrained layout)
       bert: models/chinese-roberta-wwm-ext-large   # directory; needed for Chinese text
       sv: models/sv/pretrained_eres2netv2w24s4ep4.ckpt   # v2Pro/v2ProPlus speaker verification
+      timbre: alice/timbre.npz            # optional: a style averaged over several clips (see below)
       device: auto                        # auto, cpu, cuda, cuda:N
       dtype: auto                         # auto (float16 on a GPU), float32, float16, bfloat16
       top_k: 15
@@ -23,6 +24,10 @@ Profile parameters (paths relative to the profile file)::
 
 Voices whose model files are the same share one loaded engine (:meth:`GPTSoVITSEngine.model_key`)
 and one batch: each request brings its own reference clip, transcript and sampling settings.
+A voice with ``timbre`` (an :class:`~.averaged.AveragedTimbre` file, made once by
+:func:`~.averaged.average_timbre` from all its clips) is decoded with that fixed style; its
+reference clip then only gives the prompt (semantic tokens and transcript).
+
 A request's seed fixes its take; a take whose length does not fit its text (no EOS within the
 budget, or far too short) is retaken with a seed derived from it, so renders stay reproducible.
 """
@@ -48,6 +53,7 @@ from voices.profile import VoiceProfile
 if TYPE_CHECKING:
     import torch
 
+    from voices.engines.gpt_sovits.averaged import AveragedTimbre
     from voices.engines.gpt_sovits.reference import ReferencePrompt
     from voices.engines.gpt_sovits.t2s import T2SItem, T2SResult
 
@@ -62,6 +68,8 @@ TEXT_LANGUAGES = ("en", "zh", "ja", "auto")
 """Primary language tags the text frontends take (others are refused)."""
 REFERENCE_RANGE_S = (3.0, 10.0)
 """Upstream's bounds on the reference clip length (enforced again when the clip is encoded)."""
+_MAX_TIMBRES = 256
+"""Averaged timbres an engine keeps loaded (a few KB each)."""
 _SPLITS = "，。？！,.?!~:：—…"
 """Punctuation that ends a segment (upstream's list)."""
 
@@ -81,6 +89,8 @@ class GPTSoVITSParams(BaseModel):
     """chinese-roberta-wwm-ext-large directory (Chinese text needs it)."""
     sv: str | None = None
     """ERes2NetV2 speaker-verification checkpoint (v2Pro and v2ProPlus need it)."""
+    timbre: str | None = None
+    """Averaged-timbre ``.npz`` (:mod:`.averaged`): decode with this style instead of the clip's."""
     device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     half: bool | None = None
@@ -185,6 +195,16 @@ def _model_digests(files: ModelFiles) -> dict[str, str | None]:
     }
 
 
+def _timbre_path(voice: VoiceProfile, params: GPTSoVITSParams) -> Path | None:
+    """The voice's averaged-timbre file, if it names one; VoiceError if it is not there."""
+    if params.timbre is None:
+        return None
+    path = voice.resolve(params.timbre)
+    if not path.is_file():
+        raise VoiceError(_where(voice), f"params.timbre: file not found: {path}")
+    return path
+
+
 def _check_reference_length(voice: VoiceProfile, audio: Path) -> None:
     """Refuse a clip outside 3-10 s when its header tells (formats soundfile reads)."""
     import soundfile as sf
@@ -244,6 +264,8 @@ class _Prepared:
     reference: ReferencePrompt
     target_ids: torch.Tensor
     item: T2SItem
+    timbre: AveragedTimbre | None = None
+    """The voice's averaged timbre: decoded with its style instead of the reference clip's."""
 
 
 class GPTSoVITSEngine(Engine):
@@ -282,6 +304,8 @@ class GPTSoVITSEngine(Engine):
         """This engine's model key (see :meth:`model_key`)."""
         self._voices: dict[str, GPTSoVITSParams] = {}
         self._text_cache: dict[tuple[str, str], tuple[list[int], torch.Tensor]] = {}
+        self._timbres: dict[str, AveragedTimbre] = {}
+        """Averaged timbres by the SHA-256 of their file (each loaded and checked once)."""
         self._lock = threading.Lock()
 
     def _load_bert(self, files: ModelFiles) -> Any:
@@ -309,6 +333,7 @@ class GPTSoVITSEngine(Engine):
         if ref is None:
             raise VoiceError(_where(voice), "reference: a GPT-SoVITS voice needs a reference clip and its transcript")
         _model_files(voice, params)
+        _timbre_path(voice, params)
         if not ref.audio.is_file():
             raise VoiceError(_where(voice), f"reference.audio: file not found: {ref.audio}")
         _check_reference_length(voice, ref.audio)
@@ -325,15 +350,17 @@ class GPTSoVITSEngine(Engine):
         ref = voice.reference
         if ref is None:  # check() refused it already; this narrows the type
             raise VoiceError(_where(voice), "reference: missing")
-        return digest(
-            {
-                "engine": cls.name,
-                "revision": ENGINE_REVISION,
-                "models": _model_digests(files),
-                "reference": {"audio": file_sha256(ref.audio), "text": ref.text, "language": ref.language},
-                "params": params.sound,
-            }
-        )
+        identity: dict[str, Any] = {
+            "engine": cls.name,
+            "revision": ENGINE_REVISION,
+            "models": _model_digests(files),
+            "reference": {"audio": file_sha256(ref.audio), "text": ref.text, "language": ref.language},
+            "params": params.sound,
+        }
+        timbre = _timbre_path(voice, params)
+        if timbre is not None:  # absent otherwise: voices without one keep their fingerprints
+            identity["timbre"] = file_sha256(timbre)
+        return digest(identity)
 
     @classmethod
     def model_key(cls, voice: VoiceProfile) -> str:
@@ -364,6 +391,25 @@ class GPTSoVITSEngine(Engine):
                 raise VoiceError(_where(voice), "params: this voice's model files differ from the loaded engine's")
             self._voices[key] = params
         return params
+
+    def _timbre(self, voice: VoiceProfile, params: GPTSoVITSParams) -> AveragedTimbre | None:
+        """The voice's averaged timbre (loaded once per file content), checked against this model."""
+        from voices.engines.gpt_sovits.averaged import load_timbre, timbre_mismatch
+
+        path = _timbre_path(voice, params)
+        if path is None:
+            return None
+        sha = file_sha256(path)
+        timbre = self._timbres.get(sha)
+        if timbre is None:
+            timbre = load_timbre(path)
+            problem = timbre_mismatch(timbre, self.decoder, file_sha256(self.files.sovits))
+            if problem:
+                raise VoiceError(_where(voice), f"params.timbre: {path.name}: {problem}")
+            self._timbres[sha] = timbre
+            if len(self._timbres) > _MAX_TIMBRES:
+                self._timbres.pop(next(iter(self._timbres)))
+        return timbre
 
     def _phones(self, text: str, language: str) -> tuple[list[int], torch.Tensor]:
         """Phone ids and BERT features ``[1024, n]`` of a text (memoized per text and language)."""
@@ -398,6 +444,7 @@ class GPTSoVITSEngine(Engine):
             raise VoiceError(where, "params.bert: Chinese text needs the Chinese BERT directory")
         ref_ids, ref_bert = self._phones(prepare_text(ref.text, ref_lang, lead=False), ref_lang)
         ids, bert = self._phones(prepare_text(request.text, lang), lang)
+        timbre = self._timbre(voice, params)
         reference = self.references.encode(ref.audio)
         prompt = reference.prompt_semantic.reshape(-1).to(torch.int64)
         item = T2SItem(
@@ -408,7 +455,7 @@ class GPTSoVITSEngine(Engine):
             max_tokens=self.length_policy.budget(len(ids)),
             sampling=SamplingSettings(params.top_k, params.top_p, params.temperature, params.repetition_penalty),
         )
-        return _Prepared(request, params, reference, torch.tensor(ids, dtype=torch.int64), item)
+        return _Prepared(request, params, reference, torch.tensor(ids, dtype=torch.int64), item, timbre)
 
     def semantic(self, prepared: Sequence[_Prepared]) -> list[T2SResult]:
         """Semantic tokens for every request, with retakes of implausible lengths."""
@@ -461,6 +508,7 @@ class GPTSoVITSEngine(Engine):
             chunk = [i for i in order[start:start + self.batch_size] if prepared[i].params.noise_scale == noise]
             start += len(chunk)
             refs = [prepared[i].reference for i in chunk]
+            timbres = [prepared[i].timbre for i in chunk]
             sv_embs = [r.sv_emb for r in refs if r.sv_emb is not None] if self.decoder.needs_sv else None
             if sv_embs is not None and len(sv_embs) != len(refs):
                 raise EngineError("a reference of a v2Pro model has no speaker-verification embedding")
@@ -472,6 +520,8 @@ class GPTSoVITSEngine(Engine):
                 speed=[prepared[i].params.speed for i in chunk],
                 noise_scale=noise,
                 seeds=[prepared[i].item.seed for i in chunk],
+                styles=[t.ge if t is not None else None for t in timbres]
+                if any(t is not None for t in timbres) else None,
             )
             for i, wave in zip(chunk, out):
                 waves[i] = _to_pcm(wave)

@@ -6,7 +6,8 @@ may differ in length, in reference clip and in speaker. Every stage is masked so
 item comes out as it would alone (see :mod:`.attentions` and :mod:`.vits_modules`).
 
 Inference path (upstream ``SynthesizerTrn.decode``): reference spectrogram -> style vector
-``ge`` (v2Pro: plus the speaker-verification embedding, PReLU); semantic codes -> codebook
+``ge`` (v2Pro: plus the speaker-verification embedding, PReLU), or a style given per item
+(an averaged timbre); semantic codes -> codebook
 vectors, doubled to 50 frames/s; text encoder with MRTE -> prior mean/log-scale; sample
 ``z_p``; inverse flow; HiFi-GAN generator.
 """
@@ -318,12 +319,16 @@ class SoVITSDecoder(nn.Module):
         speed: float | Sequence[float] = 1.0,
         noise_scale: float | Sequence[float] = 0.5,
         seeds: Sequence[int] | None = None,
+        styles: Sequence[torch.Tensor | None] | None = None,
     ) -> list[torch.Tensor]:
         """Decode a batch; returns one float32 CPU waveform per item at :attr:`sample_rate`.
 
         ``semantic[b]`` are the item's generated tokens ([T] LongTensor), ``phones[b]`` its
         target phone ids ([P]), ``refer_spec[b]`` its reference spectrogram ([1, bins, frames]),
-        ``sv_emb[b]`` its speaker embedding (v2Pro). ``speed`` > 1 speaks faster; ``speed``
+        ``sv_emb[b]`` its speaker embedding (v2Pro). ``styles[b]``, when given and not None, is
+        the item's style ``ge`` [1, gin, 1] made beforehand (an averaged timbre, see
+        :mod:`.averaged`): it is used as is, in place of :meth:`style_vector` of ``refer_spec[b]``
+        and ``sv_emb[b]``. ``speed`` > 1 speaks faster; ``speed``
         and ``noise_scale`` (the fraction of the prior's spread sampled) are one value or one
         per item. The noise of item ``b`` comes from ``torch.Generator().manual_seed(seeds[b])``
         when ``seeds`` is given, else from the global CPU generator, item after item, so a batch
@@ -340,6 +345,8 @@ class SoVITSDecoder(nn.Module):
             raise ValueError(f"decode: SoVITS {self.version} needs one sv_emb per item")
         if seeds is not None and len(seeds) != n:
             raise ValueError(f"decode: {len(seeds)} seeds for {n} items")
+        if styles is not None and len(styles) != n:
+            raise ValueError(f"decode: {len(styles)} styles for {n} items")
         codes = [s.reshape(-1).long() for s in semantic]
         keep = [b for b in range(n) if codes[b].numel() > 0]
         out = [torch.zeros(0)] * n
@@ -347,16 +354,22 @@ class SoVITSDecoder(nn.Module):
             waves = self._decode_batch(
                 [codes[b] for b in keep], [phones[b].reshape(-1).long() for b in keep],
                 [refer_spec[b] for b in keep], [sv_emb[b] for b in keep] if self.needs_sv and sv_emb else None,
-                [speeds[b] for b in keep], [noises[b] for b in keep], [seeds[b] for b in keep] if seeds is not None else None)
+                [speeds[b] for b in keep], [noises[b] for b in keep], [seeds[b] for b in keep] if seeds is not None else None,
+                [styles[b] for b in keep] if styles is not None else None)
             for b, wave in zip(keep, waves):
                 out[b] = wave
         return out
 
-    def _styles(self, refer_spec: Sequence[torch.Tensor], sv_emb: Sequence[torch.Tensor] | None) -> torch.Tensor:
-        """[B, gin, 1], one style per item, each distinct reference computed once."""
+    def _styles(self, refer_spec: Sequence[torch.Tensor], sv_emb: Sequence[torch.Tensor] | None,
+                given: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """[B, gin, 1], one style per item: the given one, else computed (each distinct reference once)."""
         memo: dict[tuple[int, int], torch.Tensor] = {}
         styles = []
         for b, spec in enumerate(refer_spec):
+            style = given[b] if given is not None else None
+            if style is not None:
+                styles.append(self._given_style(style))
+                continue
             sv = sv_emb[b] if sv_emb is not None else None
             key = (id(spec), id(sv))
             if key not in memo:
@@ -364,13 +377,19 @@ class SoVITSDecoder(nn.Module):
             styles.append(memo[key])
         return torch.cat(styles, 0)
 
+    def _given_style(self, style: torch.Tensor) -> torch.Tensor:
+        """A style made beforehand, as [1, gin, 1] on this model's device and dtype."""
+        if style.numel() != self.dims.gin:
+            raise ValueError(f"decode: a style has {style.numel()} values; this model's have {self.dims.gin}")
+        return style.to(device=self.device, dtype=self.dtype).reshape(1, self.dims.gin, 1)
+
     def _decode_batch(self, codes: list[torch.Tensor], phones: list[torch.Tensor], refer_spec: Sequence[torch.Tensor],
                       sv_emb: Sequence[torch.Tensor] | None, speeds: list[float], noise_scales: list[float],
-                      seeds: Sequence[int] | None) -> list[torch.Tensor]:
+                      seeds: Sequence[int] | None, styles: Sequence[torch.Tensor | None] | None = None) -> list[torch.Tensor]:
         dev, dtype = self.device, self.dtype
         if any(p.numel() == 0 for p in phones):
             raise ValueError("decode: every item needs at least one phone")
-        ge = self._styles(refer_spec, sv_emb)
+        ge = self._styles(refer_spec, sv_emb, styles)
         ge_text = self.ge_to512(ge.transpose(2, 1)).transpose(2, 1) if self.needs_sv else ge
         code_lengths = torch.tensor([c.numel() for c in codes], device=dev)
         tokens = _pad_batch(codes).to(dev)
