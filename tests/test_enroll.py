@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -167,3 +168,24 @@ def test_publish_and_rollback_change_only_that_voices_utterances(
     calls.texts.clear()
     assert dub(str(manifest))["synthesized"] == 0 and calls.texts == []  # lj@1's takes are still in the cache
     assert os.environ["CASTLINE_VOICES"] == str(folder)
+
+
+def test_the_enroll_command_and_show_print_the_figures(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from castline.cli import app
+
+    registry = str(tmp_path / "registry")
+    enrolled = CliRunner().invoke(app, ["voices", "enroll", "lj", *map(str, LJ), "--engine", "piper", "--registry", registry])
+    assert enrolled.exit_code == 0, enrolled.output
+    assert "lj@1: published" in enrolled.output and "nearest to the recordings is 'joe'" in enrolled.output
+    shown = CliRunner().invoke(app, ["voices", "show", "lj", "--registry", registry])
+    assert shown.exit_code == 0 and re.search(r"similarity 0\.\d\d", shown.output), shown.output
+
+
+@pytest.mark.e2e
+def test_the_enroll_voice_flow(tmp_path: Path, prefect_harness) -> None:
+    from flows.enroll_voice import enroll_voice
+
+    result = enroll_voice("lj", [str(p) for p in LJ], engine="piper", registry=str(tmp_path / "registry"))
+    assert result["version"] == "lj@1" and result["status"] == "published" and result["wer"] <= 0.25
