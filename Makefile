@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup ffmpeg demo demo-dub lint test test-fast test-slow test-all bench lock clean
+.PHONY: setup ffmpeg demo demo-dub serve stop lint test test-fast test-slow test-all bench lock clean
 
 setup: $(STAMP) ffmpeg
 
@@ -31,6 +31,13 @@ demo: setup
 
 demo-dub: setup
 	$(BIN)/castline render projects/demo-dub.yaml
+
+# A local Prefect server, castline's deployments (prefect.yaml) and one worker; state in .castline-serve/.
+serve: setup
+	scripts/serve.sh start
+
+stop:
+	scripts/serve.sh stop
 
 # ruff (pyflakes, pycodestyle, imports, bugbear...) and mypy (pydantic plugin) on the package and the tests.
 lint: setup

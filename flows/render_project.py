@@ -1,6 +1,6 @@
 """The entry point for deployments and schedules: render whatever a manifest describes.
 
-``prefect deployment run 'render-project/nightly' --param manifest=projects/x.yaml``
+``prefect deployment run 'render-project/default' --param manifest=projects/x.yaml`` (see prefect.yaml)
 """
 
 from __future__ import annotations
