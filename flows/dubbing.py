@@ -24,7 +24,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from castline import lifeline, progress
-from castline.cache import AudioStore
+from castline.cache import AudioStore, StoredAudio
 from castline.errors import ManifestError
 from castline.language import iso639_2
 from castline.model import Utterance, to_table
@@ -45,7 +45,7 @@ from tasks.timeline_plot import timeline_svg
 __all__ = ["dub", "render_dub", "STEM_RATE_HZ", "CUE_FILES"]
 
 STEM_RATE_HZ = 48000
-"""The dub's sample rate: video's."""
+"""The dub's sample rate: video's usual one."""
 TAKE_GAP_S = 0.2
 """Silence between the takes of a cue that was too long for one utterance."""
 CUE_FILES = ("cues.csv", "timeline.svg")
@@ -67,7 +67,7 @@ class CueSpeech:
         return sum(lengths) + TAKE_GAP_S * (len(lengths) - 1)
 
 
-def _stored(store: AudioStore, u: Utterance) -> Any:
+def _stored(store: AudioStore, u: Utterance) -> StoredAudio:
     stored = store.get(u.cache_key or "")
     if stored is None:
         raise RuntimeError(f"take {u.cache_key} of {u.id} is not in the cache")

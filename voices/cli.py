@@ -21,8 +21,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from castline.errors import CastlineError, shorten
+from voices.enroll import PIPER_PRESETS
 from voices.profile import BUNDLED_DIR, load_profile
 from voices.registry import REGISTRY_ENV, Consent, VoiceRegistry, VoiceVersion, parse_ref
+from voices.voice_check import GateLimits
 
 __all__ = ["voices_app"]
 
@@ -125,6 +127,9 @@ def enroll(
     consent: Path | None = typer.Option(None, help="The consent record (YAML: who, when, scope); needed to clone."),
     consent_check: Path | None = typer.Option(None, "--consent-check",
                                               help="The speaker saying the consent sentence (castline voices enroll --help)."),
+    min_similarity: float = typer.Option(GateLimits.min_similarity, help="The gate: least mean speaker similarity of the probes."),
+    max_wer: float = typer.Option(GateLimits.max_wer, help="The gate: highest word error rate of the probes."),
+    preset: list[str] = typer.Option(list(PIPER_PRESETS), help="Piper: a preset voice to choose from (repeatable)."),
     registry_dir: str | None = RegistryOpt,
 ) -> None:
     """Make a new version of voice NAME from recordings of its speaker.
@@ -144,6 +149,7 @@ def enroll(
         done = enroll_voice(
             name, clips, VoiceRegistry.open(registry_dir), language=language, engine=engine, transcript=transcript,
             consent=consent, consent_check=consent_check, base=find_profile(base, (Path.cwd(),)) if base else None,
+            gate=GateLimits(min_similarity=min_similarity, max_wer=max_wer), presets=preset,
         )
         _out().print(enrollment_summary(done), markup=False)
         if done.version.status == "rejected":
