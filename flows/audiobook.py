@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -188,5 +188,6 @@ def audiobook(manifest: str, output_dir: str | None = None, cache_dir: str | Non
         raise ManifestError(manifest, "kind", f"{plan.project.manifest.kind!r} is not an audiobook")
     report = render_audiobook(plan)
     create_markdown_artifact(to_markdown(report), key="render-report", description=f"Render report: {report.title}")
+    create_table_artifact([asdict(c) for c in report.chapters], key="render-chapters", description=f"Chapters: {report.title}")
     return {"title": report.title, "duration_s": report.duration_s, "files": [f.path for f in report.files],
             "synthesized": report.synthesized, "cache_hits": report.cache_hits}

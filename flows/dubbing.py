@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from castline import lifeline, progress
 from castline.cache import AudioStore, StoredAudio
@@ -211,5 +211,6 @@ def dub(manifest: str, output_dir: str | None = None, cache_dir: str | None = No
         raise ManifestError(manifest, "kind", f"{plan.project.manifest.kind!r} is not a dub")
     report = render_dub(plan)
     create_markdown_artifact(to_markdown(report), key="dub-report", description=f"Dub report: {report.title}")
+    create_table_artifact([asdict(c) for c in report.cues], key="dub-cues", description=f"Cues: {report.title}")
     return {"title": report.title, "duration_s": report.duration_s, "files": report.files,
             "synthesized": report.synthesized, "cache_hits": report.cache_hits}

@@ -147,6 +147,8 @@ def test_report_and_progress_are_prefect_artifacts(rendered: Path) -> None:
     assert any(a.type == "progress" and a.data == 100.0 for a in artifacts)
     reports = [str(a.data) for a in artifacts if a.key == "render-report" and "from `book.epub`" in str(a.data)]
     assert reports and all("| 1 | Chapter One: The Bank |" in r for r in reports)
+    tables = [str(a.data) for a in artifacts if a.key == "render-chapters" and a.type == "table"]
+    assert tables and all("Chapter Two: The Rabbit" in t and "rms_db" in t for t in tables)
 
 
 def test_a_140000_character_title_renders_with_its_whole_title(tmp_path: Path, prefect_harness) -> None:

@@ -119,6 +119,11 @@ def test_the_report_has_every_cue_with_its_fit_and_the_overflow(demo: Path) -> N
     assert rows[0].startswith("cue,speaker,voice,text,start_s,end_s,speech_s,tempo") and len(rows) == 9
     assert "did not fit" in (out / "report.md").read_text(encoding="utf-8")
     assert (out / "timeline.svg").read_text(encoding="utf-8").lstrip().startswith("<svg")
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        tables = [str(a.data) for a in client.read_artifacts() if a.key == "dub-cues" and a.type == "table"]
+    assert tables and all("Good morning, sleepy head!" in t and "overflow_s" in t for t in tables)
 
 
 def test_editing_one_cue_synthesizes_it_alone_and_moving_cues_synthesizes_nothing(
