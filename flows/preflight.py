@@ -97,8 +97,15 @@ def cast_voices(project: Project, default_role: str = NARRATOR) -> Cast:
     return Cast(roles, default_role)
 
 
+CACHE_ENV = "CASTLINE_CACHE_DIR"
+"""The utterance cache of every render that names none: set once for a worker (a deployment run
+reads it too, not only the CLI)."""
+
+
 def cache_storage(project: Project, cache: str | None) -> Storage:
-    """The utterance cache: a user's location is checked now; the default is made when first written."""
+    """The utterance cache: ``cache``, else ``CASTLINE_CACHE_DIR``, else the project's own. A
+    user's location is checked now; the default is made when first written."""
+    cache = cache or os.environ.get(CACHE_ENV) or None
     if cache:
         return open_storage(cache, setting=CACHE_SETTING)
     return LocalStorage(project.layout.utterance_cache)

@@ -152,3 +152,14 @@ def test_a_good_cover_is_read_once_and_a_broken_book_cover_is_a_warning(tmp_path
     plan = preflight(load_project(path))
     assert isinstance(plan, AudiobookPlan) and plan.cover is None
     assert any("book.epub: its cover image is unusable" in w for w in plan.warnings), plan.warnings
+
+
+def test_castline_cache_dir_is_the_cache_of_a_render_that_names_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from castline.storage import LocalStorage
+
+    monkeypatch.setenv("CASTLINE_CACHE_DIR", str(tmp_path / "shared-cache"))
+    plan = preflight(load_project(project(tmp_path)))  # as a deployment run calls it: no cache given
+    assert isinstance(plan.cache, LocalStorage) and plan.cache.root == tmp_path / "shared-cache"
+    monkeypatch.delenv("CASTLINE_CACHE_DIR")
+    own = preflight(load_project(project(tmp_path))).cache
+    assert isinstance(own, LocalStorage) and own.root == tmp_path / "out" / ".castline" / "cache" / "utterances"
