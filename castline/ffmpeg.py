@@ -33,6 +33,7 @@ __all__ = [
     "ffmpeg_binary",
     "ffprobe_binary",
     "run_ffmpeg",
+    "ffmpeg_stdout",
     "probe",
     "audio_stream",
     "measure_loudness",
@@ -116,10 +117,11 @@ def run_ffmpeg(
     return done.stderr.decode("utf-8", "replace")
 
 
-def _run_ffmpeg_stdout(args: Sequence[str]) -> bytes:
-    """Like :func:`run_ffmpeg`, but return what ffmpeg wrote to stdout (``pipe:1``)."""
-    command = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", *args]
-    return _execute(command, None, None, logging.DEBUG).stdout
+def ffmpeg_stdout(args: Sequence[str], *, input_bytes: bytes | None = None) -> bytes:
+    """Like :func:`run_ffmpeg`, but return what ffmpeg wrote to stdout (``pipe:1``, or a
+    listing such as ``-filters``); ``-loglevel error`` is put in front too."""
+    command = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", *map(str, args)]
+    return _execute(command, input_bytes, None, logging.DEBUG).stdout
 
 
 def probe(path: Path) -> dict[str, Any]:
@@ -246,7 +248,7 @@ def read_audio(path: Path, sample_rate: int | None = None) -> tuple[np.ndarray, 
     args = ["-i", str(path), "-map", "0:a:0", "-vn", "-ac", str(channels), "-ar", str(rate),
             "-c:a", "pcm_f32le", "-f", "f32le", "pipe:1"]
     try:
-        raw = _run_ffmpeg_stdout(args)
+        raw = ffmpeg_stdout(args)
     except FFmpegError as err:
         raise AudioError(path, f"cannot decode audio: {_last_line(err.stderr)}") from err
     samples = np.frombuffer(raw, dtype="<f4")

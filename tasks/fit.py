@@ -42,7 +42,7 @@ from typing import Literal
 
 import numpy as np
 
-from castline.ffmpeg import _execute, ffmpeg_binary
+from castline.ffmpeg import ffmpeg_stdout
 from castline.model import Hertz, Seconds
 
 __all__ = [
@@ -197,7 +197,7 @@ def fit_cues(
 @cache
 def has_filter(name: str) -> bool:
     """Whether this ffmpeg has the audio filter ``name`` (asked once per process)."""
-    listing = _execute([ffmpeg_binary(), "-hide_banner", "-filters"], None, None, logging.DEBUG).stdout
+    listing = ffmpeg_stdout(["-filters"])
     return any(line.split()[1:2] == [name] for line in listing.decode("utf-8", "replace").splitlines())
 
 
@@ -226,10 +226,8 @@ def stretch(audio: np.ndarray, sample_rate: Hertz, tempo: float, *, method: Stre
         method = "rubberband" if has_filter("rubberband") else "atempo"
     graph = f"rubberband=tempo={tempo!r}:{RUBBERBAND_OPTIONS}" if method == "rubberband" else _atempo_chain(tempo)
     raw = f"-f f32le -ar {sample_rate} -ac 1".split()
-    command = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
-               *raw, "-i", "pipe:0", "-af", graph, *raw, "pipe:1"]  # fmt: skip
     data = np.ascontiguousarray(audio, dtype="<f4").tobytes()
-    out = np.frombuffer(_execute(command, data, None, logging.DEBUG).stdout, dtype="<f4")
+    out = np.frombuffer(ffmpeg_stdout([*raw, "-i", "pipe:0", "-af", graph, *raw, "pipe:1"], input_bytes=data), dtype="<f4")
     if out.size != target:
         log.debug("%s gave %d samples for %d; padded or cut to %d", graph, out.size, audio.size, target)
     result = np.zeros(target, dtype=np.float32)
