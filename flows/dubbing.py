@@ -32,10 +32,11 @@ from castline.tempfiles import scratch_dir
 from flows.dub_plan import DubPlan, cue_track, write_the_cue_script
 from flows.preflight import holding_output, plan_for
 from flows.synthesis import speak
-from tasks.dialogue import resample_take, write_dialogue_stem, write_wav
+from tasks.dialogue import write_dialogue_stem, write_wav
 from tasks.dub_report import CueReport, DubReport, SkippedCueReport, cues_csv, to_json, to_markdown
 from tasks.fit import CueWindow, Fit, FitSettings, fit_cues, fit_take
 from tasks.ingest.subtitles import Cue
+from tasks.master import resample
 from tasks.mix import Ducking, LoudnessTarget, master_loudness, mix_dub
 from tasks.mux import choose_container, mux_dub
 from tasks.publish import Staging, safe_filename
@@ -91,7 +92,7 @@ def _cue_audio(cue: CueSpeech, store: AudioStore) -> tuple[np.ndarray, int]:
         audio = stored.load()
         rate = rate or stored.sample_rate
         if stored.sample_rate != rate:
-            audio = resample_take(audio, stored.sample_rate, rate)
+            audio = resample(audio, stored.sample_rate, rate)
         if parts:
             parts.append(np.zeros(round(TAKE_GAP_S * rate), dtype=np.float32))
         parts.append(audio)
@@ -104,7 +105,7 @@ def placed_speech(cues: Sequence[CueSpeech], fits: Sequence[Fit], store: AudioSt
         audio, rate = _cue_audio(cue, store)
         audio = fit_take(audio, rate, fit, settings)
         progress.report("fit", n, len(cues))
-        yield fit.start_s, resample_take(audio, rate, STEM_RATE_HZ)
+        yield fit.start_s, resample(audio, rate, STEM_RATE_HZ)
 
 
 def fit_settings(plan: DubPlan) -> FitSettings:

@@ -25,7 +25,7 @@ from castline.tempfiles import atomic_path, scratch_dir
 from tasks.signal import CHUNK_SAMPLES, Signal, SignalWriter, resample_signal
 
 # scipy and soundfile are imported inside the functions that use them (see tasks/signal.py).
-__all__ = ["DialogueStemWriter", "write_dialogue_stem", "write_wav", "resample_take", "WAV_SUBTYPES"]
+__all__ = ["DialogueStemWriter", "write_dialogue_stem", "write_wav", "WAV_SUBTYPES"]
 
 WAV_SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}
 """libsndfile subtype of a WAV by bits per sample."""
@@ -133,14 +133,3 @@ def write_wav(signal: Signal, path: Path, *, sample_rate: Hertz | None = None, b
         ):
             for _, chunk in signal.chunks():
                 out.write(np.clip(chunk, -1.0, 1.0))
-
-
-def resample_take(audio: np.ndarray, from_hz: Hertz, to_hz: Hertz) -> np.ndarray:
-    """One take at ``to_hz`` (float32), as :func:`scipy.signal.resample_poly` makes it: the same
-    filter :func:`~tasks.signal.resample_signal` uses, so takes and stems resample alike."""
-    from scipy.signal import resample_poly
-
-    if from_hz == to_hz:
-        return np.asarray(audio, dtype=np.float32)
-    common = math.gcd(from_hz, to_hz)
-    return np.asarray(resample_poly(np.asarray(audio, dtype=np.float32), to_hz // common, from_hz // common), dtype=np.float32)

@@ -10,7 +10,8 @@ import pytest
 import soundfile
 from scipy.signal import resample_poly
 
-from tasks.dialogue import DialogueStemWriter, resample_take, write_dialogue_stem, write_wav
+from tasks.dialogue import DialogueStemWriter, write_dialogue_stem, write_wav
+from tasks.master import resample
 from tasks.signal import Signal, SignalWriter
 
 RATE = 8000
@@ -89,6 +90,6 @@ def test_wav_is_24_bit_at_the_asked_rate_with_the_right_length(tmp_path: Path) -
 
 def test_a_take_resamples_as_resample_poly_does() -> None:
     take = (np.random.default_rng(0).standard_normal(22050) * 0.1).astype(np.float32)
-    out = resample_take(take, 22050, 48_000)
+    out = resample(take, 22050, 48_000)  # what the dub does to each take before placing it
     assert out.dtype == np.float32 and np.array_equal(out, resample_poly(take, 320, 147).astype(np.float32))
-    assert np.array_equal(resample_take(take, 22050, 22050), take)
+    assert np.array_equal(resample(take, 22050, 22050), take)
