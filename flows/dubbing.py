@@ -63,9 +63,13 @@ class CueSpeech:
     def window(self) -> CueWindow:
         return CueWindow(self.cue.start_s, self.cue.end_s)
 
-    def speech_s(self, store: AudioStore) -> float:
-        lengths = [_stored(store, u).duration_s for u in self.utterances]
-        return sum(lengths) + TAKE_GAP_S * (len(lengths) - 1)
+    @property
+    def speech_s(self) -> float:
+        """Its takes end to end, from the script's durations (filled in once, after synthesis)."""
+        lengths = [u.duration for u in self.utterances]
+        if any(length is None for length in lengths):
+            raise RuntimeError(f"cue {self.cue.index}: a take's length is unknown (it is not in the cache)")
+        return sum(length or 0.0 for length in lengths) + TAKE_GAP_S * (len(lengths) - 1)
 
 
 def _stored(store: AudioStore, u: Utterance) -> StoredAudio:
@@ -145,12 +149,13 @@ def render_dub(plan: DubPlan) -> DubReport:
         synthesized = speak(plan_batches(script, plan.cast.voices, store, m.engine.batch_size), plan.cast.voices,
                             m.language, store, retries=m.engine.retries)
         synthesis_s = time.monotonic() - started
+        script = with_durations(script, store)
 
         container = choose_container(plan.video, m.output.container)
         name = output_name(plan)
         settings = fit_settings(plan)
         cues = group_cues(plan.subtitles.cues, script)
-        fits = fit_cues([c.window for c in cues], [c.speech_s(store) for c in cues], plan.video.duration_s, settings)
+        fits = fit_cues([c.window for c in cues], [c.speech_s for c in cues], plan.video.duration_s, settings)
         with Staging(layout) as staging, scratch_dir("dub") as scratch:
             work = Path(scratch)
             mark = time.monotonic()
@@ -183,7 +188,7 @@ def render_dub(plan: DubPlan) -> DubReport:
             staging.path("timeline.svg").write_text(
                 timeline_svg(fits, [c.window for c in cues], [f"{r.cue} {r.speaker}" for r in rows], plan.video.duration_s),
                 encoding="utf-8")
-            table = to_table(with_durations(script, store))
+            table = to_table(script)
             table.to_parquet(staging.path("utterances.parquet"), index=False)
             table.to_csv(staging.path("utterances.csv"), index=False)
             report = DubReport(
