@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -36,7 +36,7 @@ from rich.progress import (
 from rich.table import Table
 
 from castline import lifeline, settings
-from castline.errors import CastlineError, shorten
+from castline.console import console, fail, guarded
 
 if TYPE_CHECKING:
     from flows.preflight import Plan
@@ -48,7 +48,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
 
 STAGES = {
     "synthesize": "Synthesizing utterances", "master": "Mastering chapters", "fit": "Fitting speech to cues",
@@ -87,30 +86,6 @@ def _setup(verbose: bool) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # every Prefect API request, otherwise
 
 
-def _fail(exc: BaseException | str) -> NoReturn:
-    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _guarded(run: Callable[[], None], verbose: bool = False) -> None:
-    try:
-        run()
-    except CastlineError as exc:
-        _fail(exc)
-    except OSError as exc:  # a file system problem the code did not expect: still name the path
-        logging.getLogger("castline").error("file system error", exc_info=True)
-        where = f"{exc.filename}: " if exc.filename else ""
-        _fail(f"{where}{exc.strerror or exc}")
-    except KeyboardInterrupt:
-        console.print("interrupted: everything synthesized so far is cached; run again to resume")
-        raise typer.Exit(130) from None
-    except Exception as exc:  # the edge: anything unexpected still gets one line (and a traceback with -v)
-        logging.getLogger("castline").error("unexpected failure", exc_info=True)
-        if verbose:
-            console.print_exception()
-        _fail(f"{type(exc).__name__}: {shorten(str(exc))} (the traceback is in {settings.log_file()}, or run with --verbose)")
-
-
 def _preflight(manifest: Path, out: Path | None, cache: str | None) -> Plan:
     """Everything that can be checked before a render starts: manifest, voices, book, chapters, cache."""
     from castline.project import load_project
@@ -136,7 +111,7 @@ def validate(
         plan = _preflight(manifest, None, None)
         print(f"{manifest}: ok: {plan.summary()}")
 
-    _guarded(run, verbose)
+    guarded(run, verbose)
 
 
 @app.command()
@@ -155,7 +130,7 @@ def chapters(
 
             project = load_project(source)
             if "source" not in project.inputs:
-                _fail(f"{source}: a {project.manifest.kind} manifest has no book to list chapters of")
+                fail(f"{source}: a {project.manifest.kind} manifest has no book to list chapters of")
             book_path = project.inputs["source"]
         book = read_source(book_path)
         table = Table(title=escape(f"{book.title} ({book_path.name})"))
@@ -167,7 +142,7 @@ def chapters(
         for warning in book.warnings:
             console.print(f"[yellow]warning:[/] {escape(f'{book_path.name}: {warning}')}", highlight=False)
 
-    _guarded(run)
+    guarded(run)
 
 
 def _start_prefect_server() -> threading.Thread | None:
@@ -277,7 +252,7 @@ def render(
             print(f"  {plan.project.output_dir / name}")
         print(f"  {plan.project.output_dir / 'report.md'}")
 
-    _guarded(run, verbose)
+    guarded(run, verbose)
 
 
 @app.command()
@@ -295,12 +270,12 @@ def gc(
     from castline.gc import parse_age_s, parse_size_bytes, prune
 
     if max_age is None and max_size is None:
-        _fail("gc: give --max-age, --max-size or both")
+        fail("gc: give --max-age, --max-size or both")
     try:
         age_s = parse_age_s(max_age) if max_age else None
         size_bytes = parse_size_bytes(max_size) if max_size else None
     except ValueError as exc:
-        _fail(f"gc: {exc}")
+        fail(f"gc: {exc}")
 
     def run() -> None:
         from castline.lock import output_lock
@@ -317,7 +292,7 @@ def gc(
                 print(f"{label} ({storage.url}): {verb} {result.removed_entries} entries ({result.removed_bytes / 1e6:.1f} MB), "
                       f"kept {result.kept_entries} ({result.kept_bytes / 1e6:.1f} MB)")
 
-    _guarded(run)
+    guarded(run)
 
 
 def _mount_voices() -> None:

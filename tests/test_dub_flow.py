@@ -236,6 +236,9 @@ def test_validate_a_dub_and_bad_subtitles_fail_with_the_line_and_nothing_written
     manifest = copy_demo(tmp_path)
     done = castline("validate", str(manifest), cwd=tmp_path)
     assert done.returncode == 0 and "8 cues (21.5 s of 30.0 s), 2 speakers" in done.stdout, done.stdout + done.stderr
+    listed = castline("chapters", str(manifest), cwd=tmp_path)
+    assert listed.returncode == 1 and listed.stderr.count("\n") == 1, listed.stderr
+    assert listed.stderr.startswith("error: ") and "a dub manifest has no book to list chapters of" in listed.stderr
     subtitles = tmp_path / "bunny.en.srt"
     subtitles.write_text(subtitles.read_text(encoding="utf-8").replace("00:00:09,500 --> 00:00:12,500\n", ""),
                          encoding="utf-8")

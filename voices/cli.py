@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from castline.console import console, fail, guarded
 from castline.errors import CastlineError, shorten
 from voices.enroll import PIPER_PRESETS
 from voices.profile import BUNDLED_DIR, load_profile
@@ -39,21 +39,6 @@ RegistryOpt = typer.Option(
     None, "--registry", envvar=REGISTRY_ENV, show_envvar=True,
     help="The voice registry: a directory or an fsspec URL (default ~/.castline/voices).",
 )
-
-
-def _fail(exc: BaseException | str) -> NoReturn:
-    Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _guarded(run: Callable[[], None]) -> None:
-    try:
-        run()
-    except CastlineError as exc:
-        _fail(exc)
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        _fail(f"{where}{exc.strerror or exc}")
 
 
 def _out() -> Console:
@@ -110,7 +95,7 @@ def profiles(
             try:
                 p = load_profile(path)
             except CastlineError as exc:
-                Console(stderr=True).print(f"[yellow]warning:[/] {escape(str(exc))}", highlight=False)
+                console.print(f"[yellow]warning:[/] {escape(str(exc))}", highlight=False)
                 continue
             table.add_row(p.name, p.engine, p.language, str(p.version), escape(str(path)))
     Console().print(table)
@@ -155,7 +140,7 @@ def enroll(
         if done.version.status == "rejected":
             raise typer.Exit(1)
 
-    _guarded(run)
+    guarded(run)
 
 
 @voices_app.command("list")
@@ -179,7 +164,7 @@ def list_voices(registry_dir: str | None = RegistryOpt) -> None:
                           ", ".join(f"{counts[s]} {s}" for s in ("published", "candidate", "rejected") if counts[s]))
         Console().print(table)
 
-    _guarded(run)
+    guarded(run)
 
 
 @voices_app.command()
@@ -202,7 +187,7 @@ def show(
             for line in _describe(v, published.version if published else None):
                 out.print(line, markup=False)
 
-    _guarded(run)
+    guarded(run)
 
 
 @voices_app.command()
@@ -216,13 +201,13 @@ def publish(
         registry = VoiceRegistry.open(registry_dir)
         name, selector = parse_ref(ref)
         if not isinstance(selector, int):
-            _fail(f"{ref}: say which version to publish: {name}@N")
+            fail(f"{ref}: say which version to publish: {name}@N")
         before = registry.published(name)
         now = registry.publish(name, selector)
         was = f" (was {before.id})" if before is not None and before.version != now.version else ""
         _out().print(f"published {now.id}{was}", markup=False)
 
-    _guarded(run)
+    guarded(run)
 
 
 @voices_app.command()
@@ -239,7 +224,7 @@ def rollback(
         was = f" (rolled back from {before.id})" if before is not None else ""
         _out().print(f"published {now.id}{was}", markup=False)
 
-    _guarded(run)
+    guarded(run)
 
 
 @voices_app.command()
@@ -264,4 +249,4 @@ def diff(
             table.add_row(key, escape(_value(old)), escape(_value(new)))
         Console().print(table)
 
-    _guarded(run)
+    guarded(run)
