@@ -18,7 +18,7 @@ from castline.manifest.dub import DEFAULT_ROLE, DubManifest
 from castline.model import Utterance, utterance_id
 from castline.project import Project
 from castline.text import script_paragraph
-from flows.preflight import Plan, cache_storage, cast_voices, check_output_tree, engine_max_chars
+from flows.preflight import Plan, cache_storage, cast_voices, check_output_tree, engine_max_chars, voice_language_warnings
 from tasks.cast import Cast, cast_utterances
 from tasks.ingest.embedded_subtitles import embedded_subtitles
 from tasks.ingest.subtitles import Cue, Subtitles, read_subtitles
@@ -99,13 +99,7 @@ def _warnings(m: DubManifest, cast: Cast, subtitles: Subtitles, speakers: list[s
     if uncast:
         shown = ", ".join(repr(s) for s in uncast[:10]) + (" ..." if len(uncast) > 10 else "")
         notes.append(f"speakers without a voice in 'voices', read by the {DEFAULT_ROLE!r} voice: {shown}")
-    language = m.language.split("-")[0].split("_")[0].lower()
-    notes += [
-        f"voice {p.name!r} ({role}) speaks {p.language!r} but the subtitles are in {m.language!r}"
-        for role, p in cast.roles.items()
-        if p.language.split("-")[0].lower() != language
-    ]
-    return notes
+    return notes + voice_language_warnings(cast, m.language, "the subtitles are")
 
 
 def preflight_dub(project: Project, cache: str | None = None) -> DubPlan:

@@ -33,7 +33,7 @@ from voices.engines import engine_class
 
 __all__ = [
     "Plan", "AudiobookPlan", "PREFLIGHTS", "preflight", "hand_over", "plan_for", "CACHE_SETTING", "cast_voices",
-    "cache_storage", "check_output_tree", "holding_output",
+    "cache_storage", "check_output_tree", "holding_output", "voice_language_warnings",
 ]
 
 CACHE_SETTING = "--cache-dir / CASTLINE_CACHE_DIR"
@@ -158,14 +158,20 @@ def check_output_tree(project: Project) -> None:
                     folders.append(entry.path)
 
 
-def _warnings(plan_language: str, cast: Cast, book: Book, chapters: list[Chapter], speak_titles: bool, source: Path) -> list[str]:
-    language = plan_language.split("-")[0].split("_")[0].lower()
-    notes = [f"{source.name}: {w}" for w in book.warnings]
-    notes += [
-        f"voice {p.name!r} ({role}) speaks {p.language!r} but the book is in {plan_language!r}"
+def voice_language_warnings(cast: Cast, language: str, text_is: str) -> list[str]:
+    """A warning for each cast voice that speaks another language than the text (``text_is``:
+    "the book is", "the subtitles are") is in, compared on the primary tag (``en-GB`` is ``en``)."""
+    primary = language.split("-")[0].split("_")[0].lower()
+    return [
+        f"voice {p.name!r} ({role}) speaks {p.language!r} but {text_is} in {language!r}"
         for role, p in cast.roles.items()
-        if p.language.split("-")[0].lower() != language
+        if p.language.split("-")[0].lower() != primary
     ]
+
+
+def _warnings(plan_language: str, cast: Cast, book: Book, chapters: list[Chapter], speak_titles: bool, source: Path) -> list[str]:
+    notes = [f"{source.name}: {w}" for w in book.warnings]
+    notes += voice_language_warnings(cast, plan_language, "the book is")
     notes += language_mismatch(book.language, chapters, plan_language)
     notes += unspoken_content(chapters, plan_language, speak_titles=speak_titles)
     return notes
