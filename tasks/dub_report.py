@@ -10,11 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from castline.model import Decibels, Seconds
+from tasks.report import json_number
 
 __all__ = ["CueReport", "SkippedCueReport", "DubReport", "to_json", "to_markdown", "cues_csv"]
 
@@ -83,19 +83,15 @@ class DubReport:
         return [c for c in self.cues if c.overflow_s > 0]
 
 
-def _num(value: float) -> float | None:
-    return None if math.isinf(value) or math.isnan(value) else round(value, 3)
-
-
 def to_json(report: DubReport) -> str:
     data: dict[str, Any] = asdict(report)
     for key, value in data.items():
         if isinstance(value, float):
-            data[key] = _num(value)
+            data[key] = json_number(value, 3)
     for row in data["cues"]:
         for k, v in row.items():
             if isinstance(v, float):
-                row[k] = _num(v)
+                row[k] = json_number(v, 3)
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 

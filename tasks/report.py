@@ -13,7 +13,7 @@ from typing import Any
 
 from castline.model import Decibels, Seconds
 
-__all__ = ["ChapterReport", "FileReport", "RenderReport", "to_markdown", "to_json"]
+__all__ = ["ChapterReport", "FileReport", "RenderReport", "to_markdown", "to_json", "json_number"]
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,9 @@ class RenderReport:
         return sum(c.duration_s for c in self.chapters)
 
 
-def _num(value: float) -> float | None:
-    return None if math.isinf(value) or math.isnan(value) else round(value, 2)
+def json_number(value: float, digits: int = 2) -> float | None:
+    """A figure for JSON: rounded, and null where it is infinite or NaN (JSON has neither)."""
+    return None if math.isinf(value) or math.isnan(value) else round(value, digits)
 
 
 def to_json(report: RenderReport) -> str:
@@ -75,7 +76,7 @@ def to_json(report: RenderReport) -> str:
         for row in data[section]:
             for k, v in row.items():
                 if isinstance(v, float):
-                    row[k] = _num(v)
+                    row[k] = json_number(v)
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
