@@ -280,13 +280,13 @@ def gc(
     def run() -> None:
         from castline.lock import output_lock
         from castline.project import load_project
-        from castline.storage import LocalStorage, Storage, open_storage
-        from flows.preflight import CACHE_SETTING
+        from flows.preflight import cache_storage, chapter_storage
 
-        layout = load_project(manifest).layout
-        cache: Storage = open_storage(cache_dir, setting=CACHE_SETTING) if cache_dir else LocalStorage(layout.utterance_cache)
+        project = load_project(manifest)
+        layout = project.layout
+        stores = (("utterance cache", cache_storage(project, cache_dir)), ("mastered chapters", chapter_storage(project)))
         with output_lock(layout.lock, layout.output_dir):  # never prune under a running render of this project
-            for label, storage in (("utterance cache", cache), ("mastered chapters", LocalStorage(layout.chapters))):
+            for label, storage in stores:
                 result = prune(storage, max_age_s=age_s, max_size_bytes=size_bytes, dry_run=dry_run)
                 verb = "would remove" if dry_run else "removed"
                 print(f"{label} ({storage.url}): {verb} {result.removed_entries} entries ({result.removed_bytes / 1e6:.1f} MB), "

@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
+from castline.claims import CLAIMS_PREFIX
 from castline.storage import Storage
 
 __all__ = ["Pruned", "prune", "parse_age_s", "parse_size_bytes"]
@@ -59,9 +60,12 @@ class _Entry:
 
 
 def _entries(storage: Storage) -> dict[str, _Entry]:
-    """The store's entries by key: ``ab/<key>.flac`` and ``ab/<key>.json`` are one entry."""
+    """The store's entries by key: ``ab/<key>.flac`` and ``ab/<key>.json`` are one entry.
+    Claims on takes (:mod:`castline.claims`) are not entries: their holders remove them."""
     entries: dict[str, _Entry] = defaultdict(lambda: _Entry([], 0, 0.0))
     for stored in storage.scan():
+        if stored.name.startswith(CLAIMS_PREFIX):
+            continue
         entry = entries[stored.name.rsplit(".", 1)[0]]
         entry.names.append(stored.name)
         entry.size_bytes += stored.size_bytes

@@ -9,12 +9,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["configure", "castline_home", "log_file"]
+__all__ = ["configure", "castline_home", "log_file", "shared_location", "STORAGE_ENV"]
+
+STORAGE_ENV = "CASTLINE_STORAGE"
+"""One location (a directory or an fsspec URL such as ``s3://bucket/castline``) for every
+store that workers share: the utterance cache, the mastered chapters and the voice registry."""
 
 
 def castline_home() -> Path:
     """castline's own state directory (``$CASTLINE_HOME``, default ``~/.castline``)."""
     return Path(os.environ.get("CASTLINE_HOME", Path.home() / ".castline")).expanduser()
+
+
+def shared_location(store: str) -> str | None:
+    """Where ``store`` (``utterances``, ``chapters``, ``voices``) lives under ``$CASTLINE_STORAGE``,
+    or None when it is not set: set it once per worker, and each store's own setting
+    (``CASTLINE_CACHE_DIR``, ``CASTLINE_VOICES``) still wins."""
+    base = os.environ.get(STORAGE_ENV, "").strip()
+    return f"{base.rstrip('/')}/{store}" if base else None
 
 
 def log_file() -> Path:

@@ -7,6 +7,8 @@ temporary and probe files the implementations write. The contract every implemen
 * a write is atomic: a reader sees the old entry, nothing, or the whole new entry, never a
   part, and a failed write leaves no entry and no temporary file behind;
 * several processes may write the same name at once; one complete write wins;
+* :meth:`Storage.create_bytes` writes a name only if it does not exist yet, and of several
+  processes creating one name exactly one succeeds (claims, :mod:`castline.claims`);
 * ``local_path`` gives a local file for tools that need one (ffmpeg, soundfile).
 
 Open a store with :func:`open_storage`, which checks it can be used before any work starts and
@@ -36,13 +38,14 @@ import fsspec
 from fsspec.registry import known_implementations
 
 from castline.errors import StorageError
-from castline.tempfiles import atomic_path
+from castline.tempfiles import TEMP_SUFFIX, atomic_path
 
 __all__ = ["Storage", "StoredFile", "LocalStorage", "FsspecStorage", "open_storage"]
 
 # Object stores: one PUT is already atomic and "rename" is copy + delete, so write directly.
 _OBJECT_STORES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss"})
 _PROBE = b"castline storage probe\n"
+_CREATE_LOCK = threading.Lock()
 
 
 def _check_name(name: str) -> str:
@@ -96,6 +99,11 @@ class Storage(ABC):
         """Store ``data`` atomically: a reader sees the old entry, nothing, or the whole new one."""
 
     @abstractmethod
+    def create_bytes(self, name: str, data: bytes) -> bool:
+        """Store ``data`` only if ``name`` does not exist: True if this call created it, False if
+        it existed. Of several writers creating one name at once, exactly one gets True."""
+
+    @abstractmethod
     def put_file(self, name: str, local: Path) -> None:
         """Atomically store a copy of a local file, so large audio never has to sit in memory."""
 
@@ -146,6 +154,22 @@ class LocalStorage(Storage):
 
     def write_bytes(self, name: str, data: bytes) -> None:
         _replace_atomically(self._path(name), lambda tmp: Path(tmp).write_bytes(data))
+
+    def create_bytes(self, name: str, data: bytes) -> bool:
+        path = self._path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The content goes into a temporary file first and is then hard-linked to the name: a
+        # link never replaces an existing file, so the name appears exclusively and complete.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        return True
 
     def put_file(self, name: str, local: Path) -> None:
         _replace_atomically(self._path(name), lambda tmp: shutil.copyfile(local, tmp))
@@ -237,6 +261,21 @@ class FsspecStorage(Storage):
 
     def write_bytes(self, name: str, data: bytes) -> None:
         self._write_atomic(name, lambda target: self.fs.pipe_file(target, data))
+
+    def create_bytes(self, name: str, data: bytes) -> bool:
+        # fsspec's exclusive mode: a conditional PUT (If-None-Match: *) on object stores, an
+        # exclusive open on file systems.
+        path = self._path(_check_name(name))
+        parent = path.rpartition("/")[0]
+        if parent and not self.object_store:
+            self.fs.makedirs(parent, exist_ok=True)
+        try:
+            # In one process the lock makes a check-then-create mode (memory://) exclusive too.
+            with _CREATE_LOCK, self.fs.open(path, "xb") as out:
+                out.write(data)
+        except FileExistsError:
+            return False
+        return True
 
     def put_file(self, name: str, local: Path) -> None:
         if not Path(local).is_file():  # fsspec would store a folder as a folder

@@ -27,7 +27,6 @@ from castline import lifeline, progress
 from castline.cache import AudioStore
 from castline.errors import ManifestError
 from castline.model import Utterance, to_table
-from castline.storage import LocalStorage
 from flows.audiobook_plan import (
     SCRIPT_FILES,
     book_tags,
@@ -155,7 +154,7 @@ def render_audiobook(plan: AudiobookPlan) -> RenderReport:
     started = time.monotonic()
     layout = plan.project.layout
     with holding_output(plan):
-        stores = Stores(takes=AudioStore(plan.cache), chapters=AudioStore(LocalStorage(layout.chapters)))
+        stores = Stores(takes=AudioStore(plan.cache), chapters=AudioStore(plan.chapter_store))
         script = write_the_script(plan)
         keys = {u.cache_key or "" for u in script}
         hits = sum(k in stores.takes for k in keys)

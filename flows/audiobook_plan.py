@@ -12,7 +12,6 @@ from __future__ import annotations
 from castline.cache import AudioStore
 from castline.digest import digest
 from castline.model import Utterance
-from castline.storage import LocalStorage
 from flows.preflight import AudiobookPlan, engine_max_chars
 from tasks.cast import NARRATOR, cast_utterances
 from tasks.chapters import find_mastered, group_takes
@@ -81,7 +80,7 @@ def up_to_date(plan: AudiobookPlan) -> bool:
     layout = plan.project.layout
     script = write_the_script(plan)
     m = plan.manifest
-    store, spec = AudioStore(LocalStorage(layout.chapters)), mastering_spec(plan)
+    store, spec = AudioStore(plan.chapter_store), mastering_spec(plan)
     mastered = []
     for chapter in group_takes(plan.chapters, script):
         found = find_mastered(chapter, store, head_s=m.pauses.head, tail_s=m.pauses.tail, spec=spec)

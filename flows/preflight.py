@@ -24,6 +24,7 @@ from castline.lock import output_lock
 from castline.manifest import AudiobookManifest
 from castline.model import Book, Chapter
 from castline.project import Project, load_project
+from castline.settings import STORAGE_ENV, shared_location
 from castline.storage import LocalStorage, Storage, open_storage
 from castline.tempfiles import remove_stale_temp_files
 from tasks.cast import NARRATOR, Cast, find_voice
@@ -33,7 +34,7 @@ from voices.engines import engine_class
 
 __all__ = [
     "Plan", "AudiobookPlan", "PREFLIGHTS", "preflight", "hand_over", "plan_for", "CACHE_SETTING", "cast_voices",
-    "cache_storage", "check_output_tree", "holding_output", "voice_language_warnings",
+    "cache_storage", "chapter_storage", "check_output_tree", "holding_output", "voice_language_warnings",
 ]
 
 CACHE_SETTING = "--cache-dir / CASTLINE_CACHE_DIR"
@@ -50,6 +51,10 @@ class Plan:
     """The utterance cache."""
     warnings: list[str]
     """Problems that do not stop a render, said before it starts and listed in its report."""
+
+    def storages(self) -> list[Storage]:
+        """The stores the render writes besides its output directory."""
+        return [self.cache]
 
     def summary(self) -> str:
         cast = ", ".join(f"{role}={v.name} ({v.engine})" for role, v in self.cast.roles.items())
@@ -70,6 +75,11 @@ class AudiobookPlan(Plan):
     chapters: list[Chapter]
     cover: bytes | None
     """The manifest's cover file, else the book's own cover; decoded once to be sure it is an image."""
+    chapter_store: Storage
+    """The mastered chapters."""
+
+    def storages(self) -> list[Storage]:
+        return [*super().storages(), self.chapter_store]
 
     @property
     def manifest(self) -> AudiobookManifest:
@@ -103,12 +113,22 @@ reads it too, not only the CLI)."""
 
 
 def cache_storage(project: Project, cache: str | None) -> Storage:
-    """The utterance cache: ``cache``, else ``CASTLINE_CACHE_DIR``, else the project's own. A
-    user's location is checked now; the default is made when first written."""
+    """The utterance cache: ``cache``, else ``CASTLINE_CACHE_DIR``, else ``$CASTLINE_STORAGE/utterances``,
+    else the project's own. A user's location is checked now; the default is made when first written."""
     cache = cache or os.environ.get(CACHE_ENV) or None
     if cache:
         return open_storage(cache, setting=CACHE_SETTING)
+    if shared := shared_location("utterances"):
+        return open_storage(shared, setting=STORAGE_ENV)
     return LocalStorage(project.layout.utterance_cache)
+
+
+def chapter_storage(project: Project) -> Storage:
+    """The mastered chapters: ``$CASTLINE_STORAGE/chapters``, else the project's own. Chapters
+    are content-addressed like takes, so every project may share one store."""
+    if shared := shared_location("chapters"):
+        return open_storage(shared, setting=STORAGE_ENV)
+    return LocalStorage(project.layout.chapters)
 
 
 MAX_COVER_BYTES = 50 << 20
@@ -193,7 +213,9 @@ def preflight_audiobook(project: Project, cache: str | None = None) -> Audiobook
         raise ManifestError(project.manifest_path, "chapters.select", str(exc)) from None
     cover, cover_warnings = _cover(project, book)
     warnings = _warnings(m.language, cast, book, chapters, m.chapters.speak_titles, source) + cover_warnings
-    return AudiobookPlan(project, cast, cache_storage(project, cache), warnings, book, chapters, cover)
+    return AudiobookPlan(
+        project, cast, cache_storage(project, cache), warnings, book, chapters, cover, chapter_storage(project)
+    )
 
 
 def _preflight_dub(project: Project, cache: str | None = None) -> Plan:
@@ -241,12 +263,13 @@ SHARED_TEMP_AGE_S = 3600.0
 @contextmanager
 def holding_output(plan: Plan) -> Iterator[None]:
     """The plan's output directory, locked for this render and cleared of what dead renders
-    left there (and, in a cache shared with other renders, of their old temporary files)."""
+    left there (and, in stores shared with other renders, of their old temporary files)."""
     layout = plan.project.layout
     with output_lock(layout.lock, layout.output_dir):
         layout.remove_leftovers()
-        if isinstance(plan.cache, LocalStorage) and not inside(plan.cache.root, layout.work_dir):
-            remove_stale_temp_files(plan.cache.root, older_than_s=SHARED_TEMP_AGE_S)  # other renders may share it
+        for storage in plan.storages():
+            if isinstance(storage, LocalStorage) and not inside(storage.root, layout.work_dir):
+                remove_stale_temp_files(storage.root, older_than_s=SHARED_TEMP_AGE_S)  # other renders may share it
         yield
 
 

@@ -1,8 +1,10 @@
 """Synthesis as every flow runs it: one Prefect task per batch, retried with backoff when the
-engine fails, progress on the terminal and as a Prefect progress artifact."""
+engine fails, each take claimed first so that workers sharing a cache speak it once, progress
+on the terminal and as a Prefect progress artifact."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 from uuid import UUID
@@ -14,6 +16,7 @@ from prefect.context import FlowRunContext
 
 from castline import progress
 from castline.cache import AudioStore
+from castline.claims import TakeClaims
 from castline.model import Utterance
 from tasks.synthesize import is_retryable, synthesize_batch
 from voices.profile import VoiceProfile
@@ -35,24 +38,63 @@ synthesize_batch_task = task(
 )(synthesize_batch)
 
 
+WAIT_POLL_S = 1.0
+"""How often a render that waits for takes other workers claimed looks for them."""
+
+
 def speak(
     batches: Sequence[Sequence[Utterance]], voices: Mapping[str, VoiceProfile], language: str, store: AudioStore,
     *, retries: int, stored: Callable[[list[str]], None] | None = None,
 ) -> int:
     """Synthesize ``batches`` in order, each a task retried ``retries`` times; ``stored`` hears
-    the keys of each batch as soon as they are in ``store``. Returns the takes synthesized."""
+    the keys of each batch as soon as they are in ``store``.
+
+    Other workers may share the cache: each take is claimed first (:mod:`castline.claims`);
+    takes another worker claimed are left to it and waited for after this process's own
+    batches, and taken over if that worker dies. Returns the takes this process synthesized.
+    """
     total = sum(len(b) for b in batches)
     # async_dispatch types the result as "UUID or a coroutine"; called from sync code it is the UUID
     artifact = cast(UUID, create_progress_artifact(0.0, description="Synthesis")) if FlowRunContext.get() else None
     run_batch = synthesize_batch_task.with_options(retries=retries)
-    done = 0
+    claims = TakeClaims(store.storage)
+    done = synthesized = 0
     progress.report("synthesize", 0, total)
-    for batch in batches:
-        keys = run_batch(batch, voices, language, store)
+
+    def finished(keys: list[str]) -> None:
+        nonlocal done
         if stored is not None:
             stored(keys)
-        done += len(batch)
+        done += len(keys)
         progress.report("synthesize", done, total)
         if artifact:
             update_progress_artifact(artifact, 100.0 * done / total)
-    return total
+
+    pending = [list(b) for b in batches]
+    while pending:
+        waiting = []
+        for batch in pending:
+            mine, theirs, ready = [], [], []
+            for u in batch:
+                key = u.cache_key or ""
+                if key in store:
+                    ready.append(key)
+                elif not claims.claim(key):
+                    theirs.append(u)
+                elif key in store:  # stored by the worker whose claim just ended
+                    claims.release([key])
+                    ready.append(key)
+                else:
+                    mine.append(u)
+            if ready:
+                finished(ready)
+            if mine:
+                with claims.renewing():
+                    finished(run_batch(mine, voices, language, store))
+                synthesized += len(mine)
+            if theirs:
+                waiting.append(theirs)
+        if waiting:
+            time.sleep(WAIT_POLL_S)
+        pending = waiting
+    return synthesized

@@ -62,3 +62,12 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """An S3-compatible server (moto) on 127.0.0.1 for the whole session; its endpoint URL."""
+    from s3_fixtures import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint

@@ -50,6 +50,17 @@ def test_a_cache_hit_keeps_an_entry_young(tmp_path: Path) -> None:
     assert "aa" * 32 in store and "bb" * 32 not in store
 
 
+def test_claims_on_takes_are_not_entries(tmp_path: Path) -> None:
+    store, now = AudioStore(LocalStorage(tmp_path)), time.time()
+    fill(store, {"aa": 40}, now)
+    claim = "claims/bb/" + "bb" * 32 + "/0"
+    store.storage.write_bytes(claim, b"{}")
+    os.utime(store.storage.local_path(claim), (now - 40 * DAY_S,) * 2)
+    result = prune(store.storage, max_age_s=30 * DAY_S, now_s=now)
+    assert (result.removed_entries, result.kept_entries) == (1, 0)
+    assert list(store.storage.list()) == [claim]  # its holder removes it, not gc
+
+
 def test_pruning_works_on_an_fsspec_store(tmp_path: Path) -> None:
     store = AudioStore(FsspecStorage(f"memory://castline-gc/{tmp_path.name}"))
     store.put("ab" * 32, np.zeros(1600, dtype=np.float32), 16000)

@@ -163,3 +163,35 @@ def test_castline_cache_dir_is_the_cache_of_a_render_that_names_none(tmp_path: P
     monkeypatch.delenv("CASTLINE_CACHE_DIR")
     own = preflight(load_project(project(tmp_path))).cache
     assert isinstance(own, LocalStorage) and own.root == tmp_path / "out" / ".castline" / "cache" / "utterances"
+
+
+def test_castline_storage_places_every_shared_store_and_each_own_setting_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voices.registry import VoiceRegistry
+
+    monkeypatch.delenv("CASTLINE_CACHE_DIR", raising=False)
+    monkeypatch.delenv("CASTLINE_VOICES", raising=False)
+    monkeypatch.setenv("CASTLINE_STORAGE", f"{tmp_path}/shared/")
+    plan = preflight(load_project(project(tmp_path)))
+    assert isinstance(plan, AudiobookPlan)
+    assert isinstance(plan.cache, LocalStorage) and plan.cache.root == tmp_path / "shared" / "utterances"
+    assert isinstance(plan.chapter_store, LocalStorage) and plan.chapter_store.root == tmp_path / "shared" / "chapters"
+    assert VoiceRegistry.location() == tmp_path / "shared" / "voices"
+
+    monkeypatch.setenv("CASTLINE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CASTLINE_VOICES", "memory://castline-voices")
+    plan = preflight(load_project(project(tmp_path)))
+    assert isinstance(plan.cache, LocalStorage) and plan.cache.root == tmp_path / "cache"
+    assert VoiceRegistry.location() == "memory://castline-voices"
+
+    monkeypatch.setenv("CASTLINE_STORAGE", "nosuch://bucket")
+    with pytest.raises(StorageError, match=r"^CASTLINE_STORAGE: 'nosuch://bucket/chapters': unknown storage protocol"):
+        preflight(load_project(project(tmp_path)))
+
+
+def test_without_castline_storage_the_chapters_are_the_projects_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CASTLINE_STORAGE", raising=False)
+    plan = preflight(load_project(project(tmp_path)))
+    assert isinstance(plan, AudiobookPlan) and isinstance(plan.chapter_store, LocalStorage)
+    assert plan.chapter_store.root == tmp_path / "out" / ".castline" / "chapters"

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from s3_fixtures import aws_env, new_bucket
 
 import castline.storage
 from castline.errors import StorageError
@@ -103,6 +104,30 @@ def test_list_hides_temp_and_probe_files(storage: Storage) -> None:
     assert sorted(raw_files(storage)) == sorted([NAME, *leftovers])
     assert list(storage.list()) == [NAME]
     assert list(storage.list("4a/")) == [NAME]
+
+
+def test_create_only_if_absent(storage: Storage) -> None:
+    assert storage.create_bytes("claims/4a/k/0", b"first")
+    assert not storage.create_bytes("claims/4a/k/0", b"second")
+    assert storage.read_bytes("claims/4a/k/0") == b"first"
+    assert [n for n in raw_files(storage)] == ["claims/4a/k/0"]  # no temporary file left
+
+
+def test_of_concurrent_creators_exactly_one_wins(storage: Storage) -> None:
+    won: list[bytes] = []
+    start = threading.Barrier(8)
+
+    def create(data: bytes) -> None:
+        start.wait()
+        if storage.create_bytes("claims/4a/k/0", data):
+            won.append(data)
+
+    threads = [threading.Thread(target=create, args=(bytes([n]) * 100,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1 and storage.read_bytes("claims/4a/k/0") == won[0]
 
 
 def test_local_path(storage: Storage) -> None:
@@ -313,39 +338,12 @@ def test_open_storage_quotes_first_line_only(monkeypatch: pytest.MonkeyPatch) ->
 # --- S3 -------------------------------------------------------------------------------------
 
 
-def _aws_env(monkeypatch: pytest.MonkeyPatch, endpoint: str, credentials: bool = True) -> None:
-    for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/castline/credentials")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/castline/config")
-    if credentials:
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    pytest.importorskip("s3fs")
-    pytest.importorskip("moto")
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.get_host_and_port()[1]}"
-    finally:
-        server.stop()
-
-
 def test_open_storage_s3_unreachable_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("s3fs")
     with socket.socket() as sock:  # a port that was free a moment ago and that nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    _aws_env(monkeypatch, f"http://127.0.0.1:{port}")
+    aws_env(monkeypatch, f"http://127.0.0.1:{port}")
     began = time.monotonic()
     with pytest.raises(StorageError) as err:
         open_storage("s3://castline-bucket/cache", setting=SETTING, timeout_s=3)
@@ -355,18 +353,15 @@ def test_open_storage_s3_unreachable_endpoint(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_open_storage_s3_without_credentials(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    _aws_env(monkeypatch, moto_endpoint, credentials=False)
+    aws_env(monkeypatch, moto_endpoint, credentials=False)
     with pytest.raises(StorageError) as err:
         open_storage("s3://castline-nocreds/cache", setting=SETTING, timeout_s=10)
     assert "credentials" in err.value.problem.lower()
 
 
 def test_open_storage_s3_round_trip(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import s3fs
-
-    _aws_env(monkeypatch, moto_endpoint)
-    bucket = f"castline-{uuid.uuid4().hex[:12]}"
-    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(bucket)
+    aws_env(monkeypatch, moto_endpoint)
+    bucket = new_bucket()
     storage = open_storage(f"s3://{bucket}/cache", setting=SETTING, timeout_s=10)
     try:
         assert isinstance(storage, FsspecStorage) and storage.object_store
@@ -382,6 +377,9 @@ def test_open_storage_s3_round_trip(moto_endpoint: str, monkeypatch: pytest.Monk
         storage.delete(NAME)
         assert not storage.exists(NAME)
         assert raw_files(storage) == ["4b/4b.flac"]
+        assert storage.create_bytes("claims/4b/k/0", b"one") and not storage.create_bytes("claims/4b/k/0", b"two")
+        assert storage.read_bytes("claims/4b/k/0") == b"one"  # a conditional PUT (If-None-Match)
+        storage.delete("claims/4b/k/0")
         FsspecStorage(storage.url).write_bytes("4b/other.flac", b"from another worker")
         assert storage.exists("4b/other.flac")  # not hidden by a cached listing
     finally:

@@ -7,7 +7,7 @@ rejects it (with its reason and figures) or publishes it. A render names a voice
 into the :class:`~voices.profile.VoiceProfile` the engines take.
 
 The registry lives in a :class:`~castline.storage.Storage` (a directory, or any fsspec URL),
-``$CASTLINE_VOICES`` or ``~/.castline/voices`` by default. Its layout::
+``$CASTLINE_VOICES``, ``$CASTLINE_STORAGE/voices`` or ``~/.castline/voices`` by default. Its layout::
 
     alice/1/version.json              the version's record: written last, never rewritten
     alice/1/ref-1.wav                 the files added with it (reference clips, features.npz,
@@ -57,6 +57,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from castline.errors import VoiceError, quoted, shorten
+from castline.settings import shared_location
 from castline.storage import LocalStorage, Storage, open_storage
 from voices.profile import Reference, VoiceProfile
 
@@ -69,7 +70,7 @@ Status = Literal["candidate", "published", "rejected"]
 REGISTRY_ENV = "CASTLINE_VOICES"
 DEFAULT_REGISTRY = Path("~/.castline/voices")
 """Where the registry is when neither ``--registry`` nor ``$CASTLINE_VOICES`` says (``~`` expanded at use)."""
-REGISTRY_SETTING = "--registry / CASTLINE_VOICES"
+REGISTRY_SETTING = "--registry / CASTLINE_VOICES / CASTLINE_STORAGE"
 LOCK_TIMEOUT_S = 120.0
 """How long a change waits for another process's change to the same voice (local directory)."""
 
@@ -288,15 +289,18 @@ class VoiceRegistry:
         """The registry at ``location``, else ``$CASTLINE_VOICES``, else ``~/.castline/voices``.
 
         A path is a local directory (created); a URL is any fsspec storage. A StorageError
-        naming ``--registry / CASTLINE_VOICES`` says why it cannot be used.
+        naming the settings says why it cannot be used.
         """
         return cls(open_storage(cls.location(location), setting=REGISTRY_SETTING))
 
     @staticmethod
     def location(location: str | Path | None = None) -> str | Path:
-        """Where :meth:`open` looks: ``location``, else ``$CASTLINE_VOICES``, else the default;
-        a local directory as a Path, a URL as it is."""
-        chosen: str | Path = location if location not in (None, "") else (os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
+        """Where :meth:`open` looks: ``location``, else ``$CASTLINE_VOICES``, else
+        ``$CASTLINE_STORAGE/voices``, else the default; a local directory as a Path, a URL as it is."""
+        chosen: str | Path = (
+            location if location not in (None, "")
+            else (os.environ.get(REGISTRY_ENV) or shared_location("voices") or DEFAULT_REGISTRY)
+        )
         if isinstance(chosen, Path) or "://" not in chosen:
             return Path(chosen).expanduser()
         return chosen
