@@ -1,8 +1,10 @@
-"""Deployments end to end: a real Prefect server, ``prefect deploy --all`` from prefect.yaml, a
-process worker and deployment runs of ``render-project``; and the ``render-all`` flow in-process."""
+"""Deployments end to end: a real Prefect server, ``prefect deploy --all`` from prefect.yaml, two
+process workers sharing one utterance cache, and deployment runs of ``render-project``; and the
+``render-all`` flow in-process."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
+import pandas as pd
 import pytest
 import yaml
 from epub_fixtures import write_epub
@@ -50,6 +53,26 @@ class Server:
     env: dict[str, str]
     """The environment of the CLI commands: quiet, a private PREFECT_HOME, the server's URL."""
     logs: Path
+    engine_calls: Path
+    """Every text the workers' Piper engines spoke, a line each (see :data:`COUNTING_HOOK`)."""
+
+
+COUNTING_HOOK = """
+import os
+if os.environ.get("CASTLINE_TEST_ENGINE_CALLS"):
+    import voices.engines
+    voices.engines.ENGINES["piper"] = "counting_piper:CountingPiper"
+"""
+COUNTING_ENGINE = """
+import os
+from voices.engines.piper import PiperEngine
+
+class CountingPiper(PiperEngine):
+    def synthesize(self, requests):
+        with open(os.environ["CASTLINE_TEST_ENGINE_CALLS"], "a", encoding="utf-8") as log:
+            log.write("".join(r.text.replace("\\n", " ") + "\\n" for r in requests))
+        return super().synthesize(requests)
+"""
 
 
 def free_port() -> int:
@@ -93,9 +116,14 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A Prefect server on a free port (SQLite in a private PREFECT_HOME), the pool ``castline``,
-    the deployments of prefect.yaml and one process worker; all stopped afterwards."""
+    """A Prefect server on a free port (SQLite in a private PREFECT_HOME), the pool ``castline``
+    with the queues ``a`` and ``b`` besides ``default``, the deployments of prefect.yaml, and two
+    process workers (``default`` and ``a``; ``b``) that share one utterance cache
+    (CASTLINE_CACHE_DIR) and count what their engines speak; all stopped afterwards."""
     home, logs = tmp_path_factory.mktemp("prefect-home"), tmp_path_factory.mktemp("prefect-logs")
+    hooks = tmp_path_factory.mktemp("hooks")
+    (hooks / "sitecustomize.py").write_text(COUNTING_HOOK, encoding="utf-8")
+    (hooks / "counting_piper.py").write_text(COUNTING_ENGINE, encoding="utf-8")
     url = f"http://127.0.0.1:{free_port()}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(QUIET, PREFECT_HOME=str(home), PREFECT_API_URL=url, CASTLINE_ROOT=str(ROOT))
@@ -104,16 +132,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         port = url.rsplit(":", 1)[1].split("/")[0]
         procs.append(start([PREFECT, "server", "start", "--host", "127.0.0.1", "--port", port], env, logs / "server.log"))
         wait_healthy(url, procs[0], logs / "server.log")
-        served = Server(url, env, logs)
-        for args in (["work-pool", "create", "castline", "--type", "process"], ["--no-prompt", "deploy", "--all"]):
+        served = Server(url, env, logs, logs / "engine-calls.txt")
+        setup = (["work-pool", "create", "castline", "--type", "process"], ["work-queue", "create", "a", "--pool", "castline"],
+                 ["work-queue", "create", "b", "--pool", "castline"], ["--no-prompt", "deploy", "--all"])
+        for args in setup:
             done = prefect(served, *args)
             assert done.returncode == 0, done.stdout + done.stderr
-        worker = [PREFECT, "worker", "start", "--pool", "castline", "--type", "process"]
-        procs.append(start(worker, {**env, "PREFECT_WORKER_QUERY_SECONDS": "1"}, logs / "worker.log"))
+        workers = {**env, "PREFECT_WORKER_QUERY_SECONDS": "1", "CASTLINE_CACHE_DIR": str(logs / "shared-cache"),
+                   "PYTHONPATH": str(hooks), "CASTLINE_TEST_ENGINE_CALLS": str(served.engine_calls)}
+        for name, queues in (("worker-a", ["default", "a"]), ("worker-b", ["b"])):
+            argv = [PREFECT, "worker", "start", "--pool", "castline", "--type", "process", "--name", name]
+            procs.append(start(argv + [a for q in queues for a in ("--work-queue", q)], workers, logs / f"{name}.log"))
         yield served
     finally:
-        for proc in reversed(procs):  # the worker (and its flow runs) before the server
+        for proc in reversed(procs):  # the workers (and their flow runs) before the server
             stop(proc)
+
+
+def worker_logs(server: Server) -> str:
+    return "".join((server.logs / f"{name}.log").read_text(errors="replace")[-3000:] for name in ("worker-a", "worker-b"))
 
 
 def run_deployment(server: Server, name: str, *params: str) -> tuple[UUID, subprocess.CompletedProcess[str]]:
@@ -128,9 +165,42 @@ def run_deployment(server: Server, name: str, *params: str) -> tuple[UUID, subpr
 def test_a_deployment_run_renders_a_book(server: Server, tmp_path: Path) -> None:
     manifest = small_book(tmp_path, [("One", ["Alice sat by the river."]), ("Two", ["A White Rabbit ran by."])])
     _, done = run_deployment(server, "render-project/default", f"manifest={manifest}")
-    assert done.returncode == 0, done.stdout + done.stderr + (server.logs / "worker.log").read_text(errors="replace")
+    assert done.returncode == 0, done.stdout + done.stderr + worker_logs(server)
     assert "Completed" in done.stdout
     assert (tmp_path / "out" / "A Small Book.m4b").stat().st_size > 0
+
+
+def test_two_workers_render_overlapping_books_and_speak_each_take_once(server: Server, tmp_path: Path) -> None:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    sentences = [f"This is the sentence numbered {n}, read for the overlap test." for n in range(24)]
+    first = small_book(tmp_path / "first", [("Part One", sentences[:8]), ("Part Two", sentences[8:16])])
+    second = small_book(tmp_path / "second", [("Part One", sentences[8:16]), ("Part Two", sentences[16:])], title="Another Book")
+    spoken_before = server.engine_calls.read_text().splitlines() if server.engine_calls.exists() else []
+    with temporary_settings({PREFECT_API_URL: server.url}):
+        runs = [run_deployment("render-project/default", parameters={"manifest": str(m)}, timeout=0, work_queue_name=queue)
+                for m, queue in ((first, "a"), (second, "b"))]
+    with SyncPrefectClient(server.url) as client:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline:
+            states = [client.read_flow_run(r.id).state for r in runs]
+            if all(s is not None and s.is_final() for s in states):
+                break
+            time.sleep(1)
+        assert all(s is not None and s.is_completed() for s in states), f"{states}\n{worker_logs(server)}"
+        ran_on = {client.read_flow_run(r.id).work_queue_name for r in runs}
+    assert ran_on == {"a", "b"}  # one flow run on each worker
+    assert (tmp_path / "first" / "out" / "A Small Book.m4b").stat().st_size > 0
+    assert (tmp_path / "second" / "out" / "Another Book.m4b").stat().st_size > 0
+    spoken = server.engine_calls.read_text().splitlines()[len(spoken_before):]
+    reports = [json.loads((tmp_path / b / "out" / "report.json").read_text()) for b in ("first", "second")]
+    scripts = [pd.read_csv(tmp_path / b / "out" / "utterances.csv") for b in ("first", "second")]
+    takes = set(scripts[0].cache_key) | set(scripts[1].cache_key)
+    assert len(set(scripts[0].cache_key) & set(scripts[1].cache_key)) >= 8  # the books share a chapter
+    assert len(spoken) == len(set(spoken)) == len(takes)  # every take spoken, and none twice
+    assert sum(r["synthesized"] for r in reports) == len(takes)
 
 
 def test_the_deployments_are_registered(server: Server) -> None:
