@@ -23,6 +23,7 @@ __all__ = [
     "FFmpegError",
     "OutputPathError",
     "StorageError",
+    "SettingError",
     "OutputInUseError",
     "SHORT_LIMIT",
     "shorten",
@@ -152,6 +153,17 @@ class StorageError(CastlineError):
         self.url = url
         self.problem = problem
         super().__init__(f"{setting}: {url!r}: {problem}")
+
+
+class SettingError(CastlineError):
+    """An environment setting has a value castline cannot use; names the variable, the value
+    and what it accepts, so the fix is in the message."""
+
+    def __init__(self, setting: str, value: str, problem: str) -> None:
+        self.setting = setting
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{setting}={quoted(value)}: {problem}")
 
 
 class OutputInUseError(CastlineError):

@@ -6,8 +6,9 @@
 Each stage is a plain function in ``tasks/``, and :mod:`flows.audiobook_plan` turns the
 manifest into the values they take; this module runs them as Prefect tasks: synthesis one task
 per batch (retried with backoff when the engine fails), in book order; mastering one task per
-chapter beside it on the task runner's threads; delivery one task that encodes what is left
-(the M4B) and measures it.
+chapter beside it on the task runner (threads, or Dask worker processes: the caller picks it, see
+:mod:`flows.task_runners`), which gets only values that pickle and hands back what it made;
+delivery one task that encodes what is left (the M4B) and measures it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from castline import lifeline, progress
 from castline.cache import AudioStore
 from castline.errors import ManifestError
-from castline.model import Utterance, to_table
+from castline.model import Seconds, Utterance, to_table
 from flows.audiobook_plan import (
     SCRIPT_FILES,
     book_tags,
@@ -38,7 +39,9 @@ from flows.audiobook_plan import (
 from flows.preflight import AudiobookPlan, holding_output, plan_for
 from flows.synthesis import speak
 from tasks.chapters import ChapterTakes, MasteredChapter, group_takes, render_chapter
-from tasks.deliverables import Production, audiobook_deliverables, chapter_mp3
+from tasks.deliver import BookTags
+from tasks.deliverables import AudiobookFormats, Made, Maker, Production, audiobook_deliverables, chapter_mp3
+from tasks.master import MasteringSpec
 from tasks.publish import Staging
 from tasks.report import ChapterReport, RenderReport, to_json, to_markdown
 from tasks.synthesize import plan_batches, with_durations
@@ -53,17 +56,48 @@ class Stores:
     """Mastered chapters."""
 
 
-def master_and_encode(
-    chapter: ChapterTakes, track: int, total: int, plan: AudiobookPlan, stores: Stores, production: Production
-) -> MasteredChapter:
-    """Master one chapter and, when the book is delivered as MP3s too, encode its MP3 at once."""
-    pauses, formats = plan.manifest.pauses, delivery_formats(plan)
-    mastered = render_chapter(
-        chapter, stores.takes, stores.chapters, head_s=pauses.head, tail_s=pauses.tail, spec=mastering_spec(plan)
-    )
-    if "mp3" in formats.formats:
-        production.make(chapter_mp3(formats, mastered, track, total, book_tags(plan)))
-    return mastered
+@dataclass(frozen=True)
+class ChapterSettings:
+    """What mastering a chapter (and encoding its MP3) takes from the plan: plain values that
+    pickle, so that the task can run in another process; the plan itself holds the whole book
+    and the loaded voices."""
+
+    head_s: Seconds
+    tail_s: Seconds
+    """Room tone before and after the chapter."""
+    spec: MasteringSpec
+    formats: AudiobookFormats
+    tags: BookTags
+    total: int
+    """Chapters in the book (the MP3s' track numbers count up to it)."""
+
+    @classmethod
+    def of(cls, plan: AudiobookPlan, total: int) -> ChapterSettings:
+        pauses = plan.manifest.pauses
+        return cls(pauses.head, pauses.tail, mastering_spec(plan), delivery_formats(plan), book_tags(plan), total)
+
+
+@dataclass(frozen=True)
+class ChapterDone:
+    """What :func:`master_and_encode` made, for the flow to record."""
+
+    mastered: MasteredChapter
+    mp3: Made | None
+    """The chapter's MP3, for :meth:`Production.record`; None when the book has no MP3s."""
+
+
+def master_and_encode(chapter: ChapterTakes, track: int, book: ChapterSettings, stores: Stores, maker: Maker) -> ChapterDone:
+    """Master one chapter and, when the book is delivered as MP3s too, encode its MP3 at once.
+
+    It may run in another process (a Dask worker): its arguments pickle, and whatever it made
+    comes back in its return value, never through an object the flow holds.
+    """
+    lifeline.start()  # a worker process's ffmpeg children die with it too (in the flow's process: started already)
+    mastered = render_chapter(chapter, stores.takes, stores.chapters, head_s=book.head_s, tail_s=book.tail_s, spec=book.spec)
+    mp3 = None
+    if "mp3" in book.formats.formats:
+        mp3 = maker.make(chapter_mp3(book.formats, mastered, track, book.total, book.tags))
+    return ChapterDone(mastered, mp3)
 
 
 master_chapter_task = task(name="master-chapter", cache_policy=NONE)(master_and_encode)
@@ -72,16 +106,18 @@ finish_task = task(name="deliver", cache_policy=NONE)(Production.finish)
 
 class _Mastering:
     """Submits each chapter's mastering (and MP3) to the task runner as soon as its last take
-    is stored, so that finished chapters are mastered while later ones are synthesized."""
+    is stored, so that finished chapters are mastered while later ones are synthesized; records
+    each MP3 in ``production`` as its chapter's result comes back."""
 
     def __init__(self, plan: AudiobookPlan, chapters: list[ChapterTakes], stores: Stores, production: Production) -> None:
-        self.plan, self.chapters, self.stores, self.production = plan, chapters, stores, production
+        self.chapters, self.stores, self.production = chapters, stores, production
+        self.book = ChapterSettings.of(plan, len(chapters))
         self.missing = {c.chapter_id: {key for key, _ in c.takes if key not in stores.takes} for c in chapters}
         self.waiting_on: dict[str, list[str]] = defaultdict(list)
         for chapter_id, keys in self.missing.items():
             for key in keys:
                 self.waiting_on[key].append(chapter_id)
-        self.futures: dict[str, PrefectFuture[MasteredChapter]] = {}
+        self.futures: dict[str, PrefectFuture[ChapterDone]] = {}
 
     def stored(self, keys: list[str]) -> None:
         """``keys`` are in the cache now: master whatever chapter that completes."""
@@ -91,15 +127,18 @@ class _Mastering:
         for track, chapter in enumerate(self.chapters, 1):
             if not self.missing[chapter.chapter_id] and chapter.chapter_id not in self.futures:
                 self.futures[chapter.chapter_id] = master_chapter_task.submit(
-                    chapter, track, len(self.chapters), self.plan, self.stores, self.production
+                    chapter, track, self.book, self.stores, self.production.maker()
                 )
 
     def results(self) -> list[MasteredChapter]:
-        """Every chapter mastered, in book order."""
+        """Every chapter mastered, in book order (and its MP3 recorded)."""
         done = []
         progress.report("master", 0, len(self.chapters))
         for chapter in self.chapters:
-            done.append(self.futures[chapter.chapter_id].result())
+            result = self.futures[chapter.chapter_id].result()
+            if result.mp3 is not None:
+                self.production.record(result.mp3)
+            done.append(result.mastered)
             progress.report("master", len(done), len(self.chapters))
         return done
 

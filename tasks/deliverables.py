@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -28,7 +28,10 @@ from tasks.deliver import BookTags, ChapterAudio, Encoded, encode_m4b, encode_mp
 from tasks.publish import Staging, safe_filename
 from tasks.report import FileReport
 
-__all__ = ["Deliverable", "AudiobookFormats", "audiobook_deliverables", "chapter_mp3", "Production", "produce", "acx_ok"]
+__all__ = [
+    "Deliverable", "AudiobookFormats", "audiobook_deliverables", "chapter_mp3", "Made", "Maker", "Production",
+    "produce", "acx_ok",
+]
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,43 @@ def acx_ok(s: LoudnessStats) -> bool:
     return -23.0 <= s.rms_db <= -18.0 and s.peak_db <= -3.0 and s.noise_floor_db <= -60.0
 
 
+@dataclass(frozen=True)
+class Made:
+    """A deliverable encoded into staging, or kept as published, and its measurement: what a
+    :class:`Maker` hands back for :meth:`Production.record`."""
+
+    name: str
+    """Path relative to the output directory."""
+    content: str
+    """Digest of everything the file is made from."""
+    levels: LoudnessStats
+    encoded: bool
+    """False when the published file was kept."""
+
+
+@dataclass(frozen=True)
+class Maker:
+    """Makes a deliverable and changes nothing but files: it pickles, so a deliverable can be
+    made in another process (a Dask worker); the :class:`Made` it returns is recorded by the
+    :class:`Production` that handed it out."""
+
+    staging: Staging
+    known: Mapping[str, Mapping[str, Any]]
+    """Measurements of earlier renders by content digest (fields of :class:`LoudnessStats`)."""
+
+    def make(self, d: Deliverable) -> Made:
+        """Encode ``d`` into staging, unless it is published unchanged and measured already."""
+        if self.staging.published_digest(d.name) == d.content and d.content in self.known:
+            return Made(d.name, d.content, LoudnessStats(**self.known[d.content]), encoded=False)
+        return Made(d.name, d.content, d.encode(self.staging.place(d.name)).levels, encoded=True)
+
+
 class Production:
     """Makes deliverables into ``staging``: each one whose content changed is encoded (and
     measured), the others kept as published. Deliverables may be made as soon as their inputs
-    are ready (:meth:`make`, from any thread: a chapter's MP3 while later chapters are still
-    being synthesized); :meth:`finish` makes the rest in parallel and reports on all of them.
+    are ready, by a :meth:`maker` (in a task, on any thread or process: a chapter's MP3 while
+    later chapters are still being synthesized) and then recorded here (:meth:`record`);
+    :meth:`finish` makes the rest in parallel and reports on all of them.
 
     Measurements are remembered by content (:attr:`~castline.layout.OutputLayout.levels`), so
     a kept file is not decoded again for the report.
@@ -104,27 +139,35 @@ class Production:
     def __init__(self, staging: Staging) -> None:
         self.staging = staging
         try:
-            self._known: dict[str, dict[str, Any]] = json.loads(staging.layout.levels.read_text(encoding="utf-8"))
+            known: dict[str, dict[str, Any]] = json.loads(staging.layout.levels.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
-            self._known = {}
+            known = {}
+        self._maker = Maker(staging, known)
         self._levels: dict[str, LoudnessStats] = {}
         self._encoded: set[str] = set()
         self._lock = threading.Lock()
 
+    def maker(self) -> Maker:
+        """What makes a deliverable elsewhere; give what it returns to :meth:`record`."""
+        return self._maker
+
+    def record(self, made: Made) -> None:
+        """Note a deliverable made (or kept): it is published with the others and reported."""
+        if made.encoded:
+            self.staging.path(made.name, made.content)
+        else:
+            self.staging.keep(made.name, made.content)
+        with self._lock:
+            self._levels[made.content] = made.levels
+            if made.encoded:
+                self._encoded.add(made.content)
+
     def make(self, d: Deliverable) -> None:
-        """Encode ``d`` into staging unless it is published unchanged; a second call does nothing."""
+        """Make ``d`` here and record it; a deliverable made or recorded already is left as it is."""
         with self._lock:
             if d.content in self._levels:
                 return
-        if self.staging.published_digest(d.name) == d.content and d.content in self._known:
-            self.staging.keep(d.name, d.content)
-            levels, encoded = LoudnessStats(**self._known[d.content]), False
-        else:
-            levels, encoded = d.encode(self.staging.path(d.name, d.content)).levels, True
-        with self._lock:
-            self._levels[d.content] = levels
-            if encoded:
-                self._encoded.add(d.content)
+        self.record(self._maker.make(d))
 
     def finish(self, deliverables: Sequence[Deliverable]) -> list[FileReport]:
         """Make what is not made yet (in parallel); one report row per deliverable, in order."""

@@ -76,9 +76,16 @@ class Staging:
         return self._published.get(relative) if self._target(relative).is_file() else None
 
     def path(self, relative: str, digest: str = "") -> Path:
-        """Where to write the deliverable ``relative`` (a path inside the output directory)."""
-        self._target(relative)
+        """Where to write the deliverable ``relative`` (a path inside the output directory),
+        recorded to be published."""
+        staged = self.place(relative)
         self._staged[relative] = digest
+        return staged
+
+    def place(self, relative: str) -> Path:
+        """Where the deliverable ``relative`` is staged (its folder made), without recording it:
+        for a writer in another process, whose result the owner records with :meth:`path`."""
+        self._target(relative)
         staged = self.dir / relative
         staged.parent.mkdir(parents=True, exist_ok=True)
         return staged
