@@ -1,6 +1,7 @@
 """Synthesis as every flow runs it: one Prefect task per batch, retried with backoff when the
-engine fails, each take claimed first so that workers sharing a cache speak it once, progress
-on the terminal and as a Prefect progress artifact."""
+engine fails, holding the GPU's concurrency slot when it runs on one, each take claimed first
+so that workers sharing a cache speak it once; progress on the terminal and as a Prefect
+progress artifact."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from castline import progress
 from castline.cache import AudioStore
 from castline.claims import TakeClaims
 from castline.model import Utterance
+from flows.gpu import holding_gpu
 from tasks.synthesize import is_retryable, synthesize_batch
+from voices.engines import engine_class
 from voices.profile import VoiceProfile
 
 __all__ = ["synthesize_batch_task", "speak"]
@@ -28,6 +31,16 @@ def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
     return isinstance(state.data, BaseException) and is_retryable(state.data)
 
 
+def synthesize_batch_holding_gpu(
+    batch: Sequence[Utterance], voices: Mapping[str, VoiceProfile], language: str, store: AudioStore
+) -> list[str]:
+    """:func:`~tasks.synthesize.synthesize_batch`, holding its GPU's slot while it runs on one
+    (:mod:`flows.gpu`); each retry waits for the slot again."""
+    voice = voices[batch[0].voice]
+    with holding_gpu(engine_class(voice).runs_on(voice)):
+        return synthesize_batch(batch, voices, language, store)
+
+
 synthesize_batch_task = task(
     name="synthesize-batch",
     retries=3,
@@ -35,7 +48,7 @@ synthesize_batch_task = task(
     retry_jitter_factor=0.2,
     retry_condition_fn=_retry_if_transient,
     cache_policy=NONE,
-)(synthesize_batch)
+)(synthesize_batch_holding_gpu)
 
 
 WAIT_POLL_S = 1.0

@@ -16,6 +16,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 from uuid import UUID
 
 import pandas as pd
@@ -172,6 +173,7 @@ def test_a_deployment_run_renders_a_book(server: Server, tmp_path: Path) -> None
 
 def test_two_workers_render_overlapping_books_and_speak_each_take_once(server: Server, tmp_path: Path) -> None:
     from prefect.client.orchestration import SyncPrefectClient
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -180,7 +182,9 @@ def test_two_workers_render_overlapping_books_and_speak_each_take_once(server: S
     second = small_book(tmp_path / "second", [("Part One", sentences[8:16]), ("Part Two", sentences[16:])], title="Another Book")
     spoken_before = server.engine_calls.read_text().splitlines() if server.engine_calls.exists() else []
     with temporary_settings({PREFECT_API_URL: server.url}):
-        runs = [run_deployment("render-project/default", parameters={"manifest": str(m)}, timeout=0, work_queue_name=queue)
+        # called from sync code, run_deployment returns the flow run (typed "or a coroutine")
+        runs = [cast(FlowRun, run_deployment("render-project/default", parameters={"manifest": str(m)}, timeout=0,
+                                             work_queue_name=queue))
                 for m, queue in ((first, "a"), (second, "b"))]
     with SyncPrefectClient(server.url) as client:
         deadline = time.monotonic() + 400

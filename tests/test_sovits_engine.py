@@ -150,6 +150,17 @@ def test_two_speakers_on_the_same_models_share_one_model_key(assets: SovitsAsset
     assert engine_class(alice) is GPTSoVITSEngine
 
 
+def test_the_device_is_known_before_the_model_is_loaded(assets: SovitsAssets, voices_dir: Path) -> None:
+    import torch
+
+    a = local(assets, voices_dir.parent)
+    cpu = load_profile(write_profile(voices_dir, a, "alice", a.reference_wav))
+    second_gpu = load_profile(write_profile(voices_dir, a, "bob", a.reference_wav, device="cuda:1"))
+    auto = load_profile(write_profile(voices_dir, a, "carl", a.reference_wav, device="auto"))
+    assert GPTSoVITSEngine.runs_on(cpu) == "cpu" and GPTSoVITSEngine.runs_on(second_gpu) == "cuda:1"
+    assert GPTSoVITSEngine.runs_on(auto) == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def test_prepare_text_punctuates_like_upstream() -> None:
     assert prepare_text("Hello there", "en") == "Hello there."
     assert prepare_text("Hi, you", "en") == ".Hi, you."

@@ -98,6 +98,12 @@ class Engine(ABC):
         return cls.fingerprint(voice)
 
     @classmethod
+    def runs_on(cls, voice: VoiceProfile) -> str:
+        """Where ``voice``'s model runs (``cpu``, ``cuda``, ``cuda:N``), known before it is
+        loaded, so that a batch for a GPU can wait for the GPU's slot first (:mod:`flows.gpu`)."""
+        return "cpu"
+
+    @classmethod
     @abstractmethod
     def load(cls, voice: VoiceProfile) -> Engine:
         """Load the model that ``voice`` needs."""

@@ -367,6 +367,10 @@ class GPTSoVITSEngine(Engine):
         return _model_key(_model_files(voice, voice_params(voice)))
 
     @classmethod
+    def runs_on(cls, voice: VoiceProfile) -> str:
+        return placement(_model_files(voice, voice_params(voice)))[0]
+
+    @classmethod
     def load(cls, voice: VoiceProfile) -> GPTSoVITSEngine:
         cls.check(voice)
         return cls(_model_files(voice, voice_params(voice)), _where(voice))
