@@ -37,6 +37,7 @@ from flows.audiobook_plan import (
     write_the_script,
 )
 from flows.preflight import AudiobookPlan, holding_output, plan_for
+from flows.run_log import announce, log_to_the_flow_run
 from flows.synthesis import speak
 from tasks.chapters import ChapterTakes, MasteredChapter, group_takes, render_chapter
 from tasks.deliver import BookTags
@@ -221,9 +222,11 @@ def _chapter_report(c: MasteredChapter) -> ChapterReport:
 def audiobook(manifest: str, output_dir: str | None = None, cache_dir: str | None = None) -> dict[str, Any]:
     """Render the audiobook that ``manifest`` describes; returns the report as a dict."""
     lifeline.start()  # ffmpeg children die with this process, however it dies
+    log_to_the_flow_run()
     plan = plan_for(manifest, output_dir, cache_dir)
     if not isinstance(plan, AudiobookPlan):
         raise ManifestError(manifest, "kind", f"{plan.project.manifest.kind!r} is not an audiobook")
+    announce(plan)
     report = render_audiobook(plan)
     create_markdown_artifact(to_markdown(report), key="render-report", description=f"Render report: {report.title}")
     create_table_artifact([asdict(c) for c in report.chapters], key="render-chapters", description=f"Chapters: {report.title}")

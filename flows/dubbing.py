@@ -31,6 +31,7 @@ from castline.model import Utterance, to_table
 from castline.tempfiles import scratch_dir
 from flows.dub_plan import DubPlan, cue_track, write_the_cue_script
 from flows.preflight import holding_output, plan_for
+from flows.run_log import announce, log_to_the_flow_run
 from flows.synthesis import speak
 from tasks.dialogue import write_dialogue_stem, write_wav
 from tasks.dub_report import CueReport, DubReport, SkippedCueReport, cues_csv, to_json, to_markdown
@@ -212,9 +213,11 @@ def render_dub(plan: DubPlan) -> DubReport:
 def dub(manifest: str, output_dir: str | None = None, cache_dir: str | None = None) -> dict[str, Any]:
     """Dub the video that ``manifest`` describes; returns a summary of the report."""
     lifeline.start()  # ffmpeg children die with this process, however it dies
+    log_to_the_flow_run()
     plan = plan_for(manifest, output_dir, cache_dir)
     if not isinstance(plan, DubPlan):
         raise ManifestError(manifest, "kind", f"{plan.project.manifest.kind!r} is not a dub")
+    announce(plan)
     report = render_dub(plan)
     create_markdown_artifact(to_markdown(report), key="dub-report", description=f"Dub report: {report.title}")
     create_table_artifact([asdict(c) for c in report.cues], key="dub-cues", description=f"Cues: {report.title}")

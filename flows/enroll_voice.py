@@ -14,6 +14,7 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from flows.run_log import log_to_the_flow_run
 from voices.enroll import Enrollment, enroll
 from voices.profile import find_profile
 from voices.registry import VoiceRegistry
@@ -40,6 +41,7 @@ def enroll_voice(
     consent: str | None = None, consent_check: str | None = None, base: str | None = None, registry: str | None = None,
 ) -> dict[str, Any]:
     """Enroll ``clips`` as a new version of the voice ``name`` (see :func:`voices.enroll.enroll`)."""
+    log_to_the_flow_run()
     done = enroll(
         name, [Path(c) for c in clips], VoiceRegistry.open(registry), language=language, engine=engine,
         transcript=Path(transcript) if transcript else None, consent=Path(consent) if consent else None,

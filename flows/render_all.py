@@ -19,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from castline.errors import CastlineError, InputError, shorten
 from castline.yamlsafe import YamlError, load_yaml_file
 from flows.render_project import render_project
+from flows.run_log import log_to_the_flow_run
 
 __all__ = ["render_all", "find_manifests", "RenderAllError", "SUMMARY_KEY"]
 
@@ -63,6 +64,7 @@ def render_all(folder: str, pattern: str = "**/*.yaml", output_root: str | None 
                cache_dir: str | None = None) -> dict[str, Any]:
     """Render every manifest under ``folder`` (see :func:`find_manifests`), each into its own
     ``output.dir``, or into ``output_root/<its path under folder, without .yaml>`` when given."""
+    log_to_the_flow_run()
     logger, root = get_run_logger(), Path(folder)
     outcomes: dict[str, dict[str, Any]] = {}
     for path in find_manifests(root, pattern):

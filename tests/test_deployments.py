@@ -55,7 +55,8 @@ class Server:
     """The environment of the CLI commands: quiet, a private PREFECT_HOME, the server's URL."""
     logs: Path
     engine_calls: Path
-    """Every text the workers' Piper engines spoke, a line each (see :data:`COUNTING_HOOK`)."""
+    """Every text the workers' Piper engines spoke, a line each (see :data:`COUNTING_HOOK`); while
+    a file of that name plus ``.fail`` exists, a batch with "kaboom" in it fails."""
 
 
 COUNTING_HOOK = """
@@ -70,6 +71,9 @@ from voices.engines.piper import PiperEngine
 
 class CountingPiper(PiperEngine):
     def synthesize(self, requests):
+        if os.path.exists(os.environ["CASTLINE_TEST_ENGINE_CALLS"] + ".fail"):
+            if any("kaboom" in r.text.lower() for r in requests):
+                raise ValueError("the engine failed on purpose")
         with open(os.environ["CASTLINE_TEST_ENGINE_CALLS"], "a", encoding="utf-8") as log:
             log.write("".join(r.text.replace("\\n", " ") + "\\n" for r in requests))
         return super().synthesize(requests)
@@ -205,6 +209,41 @@ def test_two_workers_render_overlapping_books_and_speak_each_take_once(server: S
     assert len(set(scripts[0].cache_key) & set(scripts[1].cache_key)) >= 8  # the books share a chapter
     assert len(spoken) == len(set(spoken)) == len(takes)  # every take spoken, and none twice
     assert sum(r["synthesized"] for r in reports) == len(takes)
+
+
+def test_a_failed_flow_run_run_again_continues_where_it_stopped(server: Server, tmp_path: Path) -> None:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.states import Scheduled
+
+    sentences = [f"Line {n} of a book that fails half way, read aloud." for n in range(8)]
+    manifest = small_book(tmp_path, [("Start", sentences[:4]), ("Kaboom", ["Kaboom went the engine."] + sentences[4:])],
+                          title="Half Way", engine={"batch_size": 2})
+    earlier = len(server.engine_calls.read_text().splitlines()) if server.engine_calls.exists() else 0
+    failing = Path(f"{server.engine_calls}.fail")
+    failing.touch()
+    try:
+        flow_run_id, done = run_deployment(server, "render-project/default", f"manifest={manifest}")
+    finally:
+        failing.unlink()
+    assert done.returncode == 1, done.stdout + done.stderr
+    spoken_before = server.engine_calls.read_text().splitlines()
+    first_run = spoken_before[earlier:]
+    assert len(first_run) >= 2 and not any("Kaboom" in t for t in first_run)  # batches stored before the failure
+
+    with SyncPrefectClient(server.url) as client:  # what the UI's Retry does: schedule the same flow run again
+        client.set_flow_run_state(flow_run_id, Scheduled(), force=True)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            state = client.read_flow_run(flow_run_id).state
+            if state is not None and state.is_final():
+                break
+            time.sleep(1)
+    assert state is not None and state.is_completed(), f"{state}\n{worker_logs(server)}"
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    spoken_after = server.engine_calls.read_text().splitlines()[len(spoken_before):]
+    assert not set(spoken_after) & set(spoken_before)  # nothing spoken before was spoken again
+    assert report["synthesized"] == len(spoken_after) and report["cache_hits"] == len(first_run)
+    assert (tmp_path / "out" / "Half Way.m4b").stat().st_size > 0
 
 
 def test_the_deployments_are_registered(server: Server) -> None:
