@@ -37,6 +37,7 @@ def test_castline_records_reach_the_flow_run_and_nothing_else_breaks(prefect_har
         logging.getLogger("castline.claims").debug("not sent: below INFO")
 
     state = takes_over(return_state=True)
+    assert state.state_details.flow_run_id is not None
     messages = run_logs(state.state_details.flow_run_id, "taking it over")
     assert "take 4a7f: the claim of pid 12 on box is dead; taking it over" in messages
     assert not any("below INFO" in m for m in messages)
@@ -55,7 +56,7 @@ def test_a_render_logs_its_plan_and_warnings(tmp_path: Path, prefect_harness) ->
         "voices": {"narrator": "joe"}, "output": {"dir": "out", "formats": ["m4b"]},
     }))
     state = audiobook(str(manifest), return_state=True)
-    assert state.is_completed()
+    assert state.is_completed() and state.state_details.flow_run_id is not None
     messages = run_logs(state.state_details.flow_run_id, "speaks 'en'")
     assert any(m.startswith("book.yaml: 1 of 1 chapters, ") and "narrator=joe (piper)" in m for m in messages), messages
     assert "voice 'joe' (narrator) speaks 'en' but the book is in 'de'" in messages
