@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup ffmpeg demo demo-dub serve stop lint test test-fast test-slow test-all bench lock clean
+.PHONY: setup ffmpeg chromium demo demo-dub serve stop lint test test-fast test-slow test-all bench lock clean
 
-setup: $(STAMP) ffmpeg
+setup: $(STAMP) ffmpeg chromium
 
 # The exact package set is requirements.lock (made by `make lock`); torch is pinned to the
 # local CPU wheel first so nothing pulls the CUDA build.
@@ -24,6 +24,15 @@ ffmpeg:
 	  echo "ffmpeg not found: installing it from Debian"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; \
+	fi
+
+# The review page's test opens the page in a real headless browser: Debian's chromium.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	else \
+	  echo "chromium not found: installing it from Debian"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
 demo: setup

@@ -104,6 +104,13 @@ class AudioStore:
                 reraise_as_write_failure(local, exc)
             return self.put_file(key, local, meta)
 
+    def annotate(self, entry: StoredAudio, **fields: Any) -> StoredAudio:
+        """Add ``fields`` to an entry's sidecar (atomically); its audio, which is what the key
+        stands for, never changes (the quality gate's figures of a take checked later)."""
+        record = {**entry.meta, **fields}
+        self.storage.write_bytes(_meta_name(entry.key), json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
+        return StoredAudio(entry.key, entry.sample_rate, entry.duration_s, record, self.storage)
+
     def put_file(self, key: str, flac: Path, meta: dict[str, Any] | None = None) -> StoredAudio:
         """Store a FLAC file made elsewhere (say, streamed to disk) under ``key``, atomically."""
         info = sf.info(str(flac))

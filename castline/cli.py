@@ -295,6 +295,33 @@ def gc(
     guarded(run)
 
 
+@app.command()
+def review(
+    manifest: Path = ManifestArg,
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output directory (default: output.dir of the manifest)."),
+    only_print: bool = typer.Option(False, "--print", "--no-open", help="Only print the page's path; open no browser."),
+) -> None:
+    """Open the review page of MANIFEST's last render in a browser (and print its path)."""
+    _setup(False)
+
+    def run() -> None:
+        from castline.project import load_project
+        from tasks.review_page import latest_review_page
+
+        project = load_project(manifest, out)
+        page = latest_review_page(project.layout)
+        if page is None:
+            fail(f"{project.output_dir}: no review page there yet; render first (castline render {manifest})")
+        print(page)
+        if not only_print:
+            import webbrowser
+
+            if not webbrowser.open(page.as_uri()):
+                console.print("no browser found: open the page above yourself", highlight=False)
+
+    guarded(run)
+
+
 def _mount_voices() -> None:
     from voices.cli import voices_app
 

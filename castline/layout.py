@@ -68,6 +68,13 @@ class OutputLayout:
     def lock(self) -> Path:
         return self.work_dir / "lock"
 
+    @property
+    def review_page(self) -> Path:
+        """The review page of a render whose QA gate failed: it publishes nothing, so its page
+        stays here. A render that passes publishes its page as ``report.html`` in the output
+        directory (``tasks.review_page.latest_review_page`` picks the newer of the two)."""
+        return self.work_dir / "review.html"
+
     def remove_leftovers(self) -> None:
         """Clear what killed renders left: staging folders, temporary files, scratch folders.
 

@@ -38,13 +38,15 @@ from flows.audiobook_plan import (
 )
 from flows.preflight import AudiobookPlan, holding_output, plan_for
 from flows.run_log import announce, log_to_the_flow_run
-from flows.synthesis import speak
+from flows.synthesis import gate_verdict, speak
 from tasks.chapters import ChapterTakes, MasteredChapter, group_takes, render_chapter
 from tasks.deliver import BookTags
 from tasks.deliverables import AudiobookFormats, Made, Maker, Production, audiobook_deliverables, chapter_mp3
+from tasks.gate import REVIEW_CSV, review_csv
 from tasks.master import MasteringSpec
 from tasks.publish import Staging
 from tasks.report import ChapterReport, RenderReport, to_json, to_markdown
+from tasks.review import audiobook_page, write_page
 from tasks.synthesize import plan_batches, with_durations
 
 __all__ = ["audiobook", "render_audiobook"]
@@ -163,7 +165,8 @@ def synthesize_and_master(plan: AudiobookPlan, script: list[Utterance], stores: 
     batches = plan_batches(script, plan.cast.voices, stores.takes, m.engine.batch_size)
     mastering = _Mastering(plan, group_takes(plan.chapters, script), stores, production)
     mastering.stored([])  # chapters whose takes are all cached already
-    total = speak(batches, plan.cast.voices, m.language, stores.takes, retries=m.engine.retries, stored=mastering.stored)
+    total = speak(batches, plan.cast.voices, m.language, stores.takes, retries=m.engine.retries, gate=m.qa,
+                  stored=mastering.stored)
     synthesis_s = time.monotonic() - started
     return Spoken(total, synthesis_s, mastering.results())
 
@@ -172,17 +175,22 @@ def deliver(
     plan: AudiobookPlan, script: list[Utterance], mastered: list[MasteredChapter], stores: Stores,
     production: Production, report: RenderReport, started: float,
 ) -> RenderReport:
-    """Encode what is left to encode, write the script and the report, and publish them all at once.
+    """Encode what is left to encode, take the quality gate's verdict, write the script, the
+    review list and the report (Markdown, JSON, the review page), and publish them all at once;
+    or, when the gate fails the render, publish nothing.
 
     ``report`` lacks the delivered files and the wall time since ``started`` (monotonic).
     """
     staging = production.staging
     files = finish_task(production, audiobook_deliverables(delivery_formats(plan), mastered, book_tags(plan)))
+    gate = gate_verdict(plan, script, stores.takes, [f.path for f in files if not f.acx_ok])
     table = to_table(with_durations(script, stores.takes))
     parquet, csv = (staging.path(name, script_digest(script)) for name in SCRIPT_FILES)
     table.to_parquet(parquet, index=False)
     table.to_csv(csv, index=False)
-    report = replace(report, files=files, wall_s=time.monotonic() - started)
+    report = replace(report, files=files, gate=gate, wall_s=time.monotonic() - started)
+    write_page(audiobook_page(report, mastered, stores.takes), gate, staging, plan.project.layout)
+    staging.path(REVIEW_CSV).write_text(review_csv(gate), encoding="utf-8")
     staging.path("report.json").write_text(to_json(report), encoding="utf-8")
     staging.path("report.md").write_text(to_markdown(report), encoding="utf-8")
     staging.publish()

@@ -17,6 +17,7 @@ from tasks.cast import NARRATOR, cast_utterances
 from tasks.chapters import find_mastered, group_takes
 from tasks.deliver import BookTags
 from tasks.deliverables import AudiobookFormats, audiobook_deliverables
+from tasks.gate import all_checked
 from tasks.master import MasteringSpec
 from tasks.publish import published_state
 from tasks.script import Pacing, write_script
@@ -35,7 +36,7 @@ __all__ = [
 
 SCRIPT_FILES = ("utterances.parquet", "utterances.csv")
 """The script, delivered beside the audio; published with :func:`script_digest` as their content."""
-REPORT_FILES = ("report.json", "report.md")
+REPORT_FILES = ("report.json", "report.md", "report.html", "review.csv")
 """The render report, written anew by every render."""
 
 
@@ -75,8 +76,9 @@ def script_digest(script: list[Utterance]) -> str:
 
 
 def up_to_date(plan: AudiobookPlan) -> bool:
-    """Whether a render would change nothing: every chapter is mastered already and every
-    deliverable, the script included, is published from the content it would be made from."""
+    """Whether a render would change nothing: every chapter is mastered already, every take has
+    the quality gate's figures, and every deliverable, the script included, is published from
+    the content it would be made from."""
     layout = plan.project.layout
     script = write_the_script(plan)
     m = plan.manifest
@@ -92,7 +94,8 @@ def up_to_date(plan: AudiobookPlan) -> bool:
     published = published_state(layout)
     files = [*wanted, *REPORT_FILES]
     return (
-        all(published.get(name) == content for name, content in wanted.items())
+        all_checked(script, AudioStore(plan.cache), m.qa)
+        and all(published.get(name) == content for name, content in wanted.items())
         and set(published) == set(files)
         and all((layout.output_dir / name).is_file() for name in files)
     )

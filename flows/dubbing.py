@@ -32,15 +32,17 @@ from castline.tempfiles import scratch_dir
 from flows.dub_plan import DubPlan, cue_track, write_the_cue_script
 from flows.preflight import holding_output, plan_for
 from flows.run_log import announce, log_to_the_flow_run
-from flows.synthesis import speak
+from flows.synthesis import gate_verdict, speak
 from tasks.dialogue import write_dialogue_stem, write_wav
 from tasks.dub_report import CueReport, DubReport, SkippedCueReport, cues_csv, to_json, to_markdown
 from tasks.fit import CueWindow, Fit, FitSettings, fit_cues, fit_take
+from tasks.gate import REVIEW_CSV, review_csv
 from tasks.ingest.subtitles import Cue
 from tasks.master import resample
-from tasks.mix import Ducking, LoudnessTarget, master_loudness, mix_dub
+from tasks.mix import Ducking, LoudnessTarget, loudness_on_target, master_loudness, mix_dub
 from tasks.mux import choose_container, mux_dub
 from tasks.publish import Staging, safe_filename
+from tasks.review import dub_page, write_page
 from tasks.synthesize import plan_batches, with_durations
 from tasks.timeline_plot import timeline_svg
 
@@ -148,7 +150,7 @@ def render_dub(plan: DubPlan) -> DubReport:
         keys = {u.cache_key or "" for u in script}
         hits = sum(k in store for k in keys)
         synthesized = speak(plan_batches(script, plan.cast.voices, store, m.engine.batch_size), plan.cast.voices,
-                            m.language, store, retries=m.engine.retries)
+                            m.language, store, retries=m.engine.retries, gate=m.qa)
         synthesis_s = time.monotonic() - started
         script = with_durations(script, store)
 
@@ -186,9 +188,8 @@ def render_dub(plan: DubPlan) -> DubReport:
 
             rows = _cue_reports(cues, fits)
             staging.path("cues.csv").write_text(cues_csv(rows), encoding="utf-8")
-            staging.path("timeline.svg").write_text(
-                timeline_svg(fits, [c.window for c in cues], [f"{r.cue} {r.speaker}" for r in rows], plan.video.duration_s),
-                encoding="utf-8")
+            timeline = timeline_svg(fits, [c.window for c in cues], [f"{r.cue} {r.speaker}" for r in rows], plan.video.duration_s)
+            staging.path("timeline.svg").write_text(timeline, encoding="utf-8")
             table = to_table(script)
             table.to_parquet(staging.path("utterances.parquet"), index=False)
             table.to_csv(staging.path("utterances.csv"), index=False)
@@ -202,7 +203,12 @@ def render_dub(plan: DubPlan) -> DubReport:
                 utterances=len(script), cache_hits=hits, synthesized=synthesized, synthesis_s=synthesis_s,
                 fit_s=fit_s, mix_s=mix_s, mux_s=mux_s, wall_s=0.0, warnings=plan.warnings,
             )
-            report = replace(report, wall_s=time.monotonic() - started)
+            missed = not loudness_on_target(loudness, target)
+            gate = gate_verdict(plan, script, store, [video_name] if missed else [],
+                                where={u.id: f"cue {c.cue.index}" for c in cues for u in c.utterances})
+            report = replace(report, gate=gate, wall_s=time.monotonic() - started)
+            write_page(dub_page(report, mix_wav, timeline, store), gate, staging, layout)
+            staging.path(REVIEW_CSV).write_text(review_csv(gate), encoding="utf-8")
             staging.path("report.json").write_text(to_json(report), encoding="utf-8")
             staging.path("report.md").write_text(to_markdown(report), encoding="utf-8")
             staging.publish()

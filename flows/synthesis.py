@@ -18,13 +18,16 @@ from prefect.context import FlowRunContext
 from castline import progress
 from castline.cache import AudioStore
 from castline.claims import TakeClaims
+from castline.manifest.base import QualityGate
 from castline.model import Utterance
 from flows.gpu import holding_gpu
+from flows.preflight import Plan
+from tasks.gate import GateReport, check_unchecked, gate_report
 from tasks.synthesize import is_retryable, synthesize_batch
 from voices.engines import engine_class
 from voices.profile import VoiceProfile
 
-__all__ = ["synthesize_batch_task", "speak"]
+__all__ = ["synthesize_batch_task", "speak", "gate_verdict"]
 
 
 def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -32,13 +35,15 @@ def _retry_if_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 
 def synthesize_batch_holding_gpu(
-    batch: Sequence[Utterance], voices: Mapping[str, VoiceProfile], language: str, store: AudioStore
+    batch: Sequence[Utterance], voices: Mapping[str, VoiceProfile], language: str, store: AudioStore,
+    gate: QualityGate | None = None,
 ) -> list[str]:
-    """:func:`~tasks.synthesize.synthesize_batch`, holding its GPU's slot while it runs on one
-    (:mod:`flows.gpu`); each retry waits for the slot again."""
+    """:func:`~tasks.synthesize.synthesize_batch`, holding its GPU's slot while the engine
+    speaks on one (:mod:`flows.gpu`), not while the takes are checked; each retry waits for
+    the slot again."""
     voice = voices[batch[0].voice]
-    with holding_gpu(engine_class(voice).runs_on(voice)):
-        return synthesize_batch(batch, voices, language, store)
+    device = engine_class(voice).runs_on(voice)
+    return synthesize_batch(batch, voices, language, store, gate, on_engine=lambda: holding_gpu(device))
 
 
 synthesize_batch_task = task(
@@ -57,10 +62,10 @@ WAIT_POLL_S = 1.0
 
 def speak(
     batches: Sequence[Sequence[Utterance]], voices: Mapping[str, VoiceProfile], language: str, store: AudioStore,
-    *, retries: int, stored: Callable[[list[str]], None] | None = None,
+    *, retries: int, gate: QualityGate | None = None, stored: Callable[[list[str]], None] | None = None,
 ) -> int:
-    """Synthesize ``batches`` in order, each a task retried ``retries`` times; ``stored`` hears
-    the keys of each batch as soon as they are in ``store``.
+    """Synthesize ``batches`` in order, each a task retried ``retries`` times, every take through
+    the quality ``gate``; ``stored`` hears the keys of each batch as soon as they are in ``store``.
 
     Other workers may share the cache: each take is claimed first (:mod:`castline.claims`);
     takes another worker claimed are left to it and waited for after this process's own
@@ -103,7 +108,7 @@ def speak(
                 finished(ready)
             if mine:
                 with claims.renewing():
-                    finished(run_batch(mine, voices, language, store))
+                    finished(run_batch(mine, voices, language, store, gate))
                 synthesized += len(mine)
             if theirs:
                 waiting.append(theirs)
@@ -111,3 +116,18 @@ def speak(
             time.sleep(WAIT_POLL_S)
         pending = waiting
     return synthesized
+
+
+check_stored_task = task(name="check-takes", cache_policy=NONE)(check_unchecked)
+
+
+def gate_verdict(plan: Plan, script: Sequence[Utterance], store: AudioStore, failed_files: Sequence[str],
+                       where: Mapping[str, str] | None = None) -> GateReport:
+    """The quality gate's verdict on a render's takes (figures measured now for stored takes
+    that have none) and on its delivered files (``failed_files``: those that miss their
+    loudness target); with the gate off, an empty one."""
+    m = plan.project.manifest
+    if m.qa.mode == "off":
+        return gate_report(script, {}, m.qa, [], where)
+    figures = check_stored_task(script, store, plan.cast.voices, m.language, m.qa)
+    return gate_report(script, figures, m.qa, failed_files, where)

@@ -11,10 +11,10 @@ import csv
 import io
 import json
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
 
 from castline.model import Decibels, Seconds
-from tasks.report import json_number
+from tasks.gate import GateReport, gate_markdown
+from tasks.report import json_figures
 
 __all__ = ["CueReport", "SkippedCueReport", "DubReport", "to_json", "to_markdown", "cues_csv"]
 
@@ -76,6 +76,8 @@ class DubReport:
     mux_s: Seconds
     wall_s: Seconds
     warnings: list[str] = field(default_factory=list)
+    gate: GateReport | None = None
+    """The quality gate's verdict (None until the render has one)."""
 
     @property
     def not_fitted(self) -> list[CueReport]:
@@ -84,15 +86,7 @@ class DubReport:
 
 
 def to_json(report: DubReport) -> str:
-    data: dict[str, Any] = asdict(report)
-    for key, value in data.items():
-        if isinstance(value, float):
-            data[key] = json_number(value, 3)
-    for row in data["cues"]:
-        for k, v in row.items():
-            if isinstance(v, float):
-                row[k] = json_number(v, 3)
-    return json.dumps(data, indent=2, ensure_ascii=False)
+    return json.dumps(json_figures(asdict(report), 3), indent=2, ensure_ascii=False)
 
 
 def cues_csv(cues: list[CueReport]) -> str:
@@ -137,6 +131,8 @@ def to_markdown(report: DubReport) -> str:
     if r.skipped:
         lines += ["", "## Skipped cues", ""] + [f"- line {s.line}: {s.problem}" for s in r.skipped]
     lines += ["", "## Delivered files", ""] + [f"- `{f}`" for f in r.files]
+    if r.gate is not None:
+        lines += ["", *gate_markdown(r.gate)]
     if r.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in r.warnings]
     return "\n".join(lines) + "\n"

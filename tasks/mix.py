@@ -64,6 +64,8 @@ __all__ = [
     "GATE_BLOCK_S",
     "LIMITER_MARGIN_DB",
     "TOLERANCE_LU",
+    "R128_TOLERANCE_LU",
+    "loudness_on_target",
     "mix_dub",
     "master_loudness",
 ]
@@ -335,6 +337,19 @@ def _render(source: Path, out: Path, sample_rate: Hertz, gain_db: Decibels, ceil
         chain += [f"aresample={4 * sample_rate}", f"alimiter=limit={limit:.6f}:level=0:latency=1", f"aresample={sample_rate}"]
     inputs = ["-v", "error", "-y", "-i", str(source), "-map", "0:a:0"]
     run_ffmpeg([*inputs, "-af", ",".join(chain), "-c:a", "pcm_s24le", "-rf64", "auto", "-f", "wav", str(out)])
+
+
+R128_TOLERANCE_LU = 1.0
+"""How far a delivered mix's integrated loudness may be from its target (EBU R128 allows +-1 LU
+for programmes whose loudness cannot be fully controlled, and the AAC encode moves it a little)."""
+
+
+def loudness_on_target(levels: LoudnessStats, target: LoudnessTarget) -> bool:
+    """Whether a delivered mix meets its target: integrated loudness within
+    :data:`R128_TOLERANCE_LU`, true peak at most the target (0.1 dB of measurement slack)."""
+    peak = levels.true_peak_dbtp
+    return (abs(levels.integrated_lufs - target.integrated_lufs) <= R128_TOLERANCE_LU
+            and (peak is None or peak <= target.true_peak_dbtp + 0.1))
 
 
 def master_loudness(mix_wav: Path, out_wav: Path, target: LoudnessTarget = LoudnessTarget()) -> LoudnessStats:

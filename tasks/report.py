@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from castline.model import Decibels, Seconds
+from tasks.gate import GateReport, gate_markdown
 
-__all__ = ["ChapterReport", "FileReport", "RenderReport", "to_markdown", "to_json", "json_number"]
+__all__ = ["ChapterReport", "FileReport", "RenderReport", "to_markdown", "to_json", "json_number", "json_figures"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class RenderReport:
     synthesis_s: Seconds
     wall_s: Seconds
     warnings: list[str] = field(default_factory=list)
+    gate: GateReport | None = None
+    """The quality gate's verdict (None until the render has one)."""
 
     @property
     def duration_s(self) -> float:
@@ -69,15 +72,22 @@ def json_number(value: float, digits: int = 2) -> float | None:
     return None if math.isinf(value) or math.isnan(value) else round(value, digits)
 
 
+def json_figures(value: Any, digits: int = 2) -> Any:
+    """``value`` (dicts and lists of figures, as ``asdict`` gives them) with every float made
+    a :func:`json_number`."""
+    if isinstance(value, float):
+        return json_number(value, digits)
+    if isinstance(value, dict):
+        return {k: json_figures(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_figures(v, digits) for v in value]
+    return value
+
+
 def to_json(report: RenderReport) -> str:
     data: dict[str, Any] = asdict(report)
     data["duration_s"] = report.duration_s
-    for section in ("chapters", "files"):
-        for row in data[section]:
-            for k, v in row.items():
-                if isinstance(v, float):
-                    row[k] = json_number(v)
-    return json.dumps(data, indent=2, ensure_ascii=False)
+    return json.dumps(json_figures(data), indent=2, ensure_ascii=False)
 
 
 def _hms(seconds: float) -> str:
@@ -122,6 +132,8 @@ def to_markdown(report: RenderReport) -> str:
             f"| `{f.path}` | {_hms(f.duration_s)} | {_db(f.rms_db)} | {_db(f.peak_db)} | {_db(f.noise_floor_db)} "
             f"| {_db(f.integrated_lufs)} | {'pass' if f.acx_ok else 'FAIL'} | {'yes' if f.encoded else 'no'} |"
         )
+    if report.gate is not None:
+        lines += ["", *gate_markdown(report.gate)]
     if report.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in report.warnings]
     return "\n".join(lines) + "\n"

@@ -4,25 +4,34 @@
 fingerprint of its voice, its text, the project seed and the language, without loading any
 model. The keys that the cache lacks are grouped by loaded model (so one batch may hold
 several speakers of one cloning model), sorted by length and cut into batches;
-:func:`synthesize_batch` speaks one batch and stores each take as soon as the batch returns.
-A crash loses at most the batch in flight; the next run starts from what is stored.
+:func:`synthesize_batch` speaks one batch, passes its takes through the quality gate
+(:mod:`tasks.qa`: checked, retaken when they fail) and stores each kept take as soon as the
+batch is done. A crash loses at most the batch in flight; the next run starts from what is stored.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
+
+import numpy as np
 
 from castline.cache import AudioStore, utterance_key
 from castline.digest import digest
 from castline.errors import EngineError
-from castline.model import Utterance
+from castline.manifest.base import QualityGate
+from castline.model import Hertz, Utterance
+from tasks.qa import TakeQA, best_takes
 from voices.engines import SynthesisRequest, engine_class, get_engine
 from voices.profile import VoiceProfile
 
-__all__ = ["voice_fingerprint", "plan_takes", "plan_batches", "synthesize_batch", "with_durations", "is_retryable", "take_seed"]
+__all__ = [
+    "voice_fingerprint", "plan_takes", "plan_batches", "voice_batch", "synthesize_batch", "with_durations", "is_retryable",
+    "take_seed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +95,46 @@ def plan_batches(
     return sorted(batches, key=lambda batch: chapter_rank[batch[0].chapter])
 
 
-def synthesize_batch(
-    batch: Sequence[Utterance], voices: Mapping[str, VoiceProfile], language: str, store: AudioStore
-) -> list[str]:
-    """Speak one batch (all on one loaded model) and store every take; returns the keys."""
+def voice_batch(
+    batch: Sequence[Utterance], voices: Mapping[str, VoiceProfile], language: str, seeds: Sequence[int] | None = None
+) -> tuple[list[np.ndarray], Hertz, str]:
+    """Speak one batch (all on one loaded model), each with its take's seed or the one given;
+    returns the takes, their rate and the engine's name."""
     requests = [_request(u, voices, language) for u in batch]
+    if seeds is not None:
+        requests = [replace(r, seed=s) for r, s in zip(requests, seeds)]
     engine = get_engine(requests[0].voice)
     audios = engine.synthesize(requests)
     if len(audios) != len(batch):
         raise EngineError(f"{engine.name} returned {len(audios)} takes for {len(batch)} requests")
-    for u, r, audio in zip(batch, requests, audios):
-        store.put(_key(u), audio, engine.sample_rate, {"text": r.text, "voice": r.voice.name, "engine": engine.name, "seed": r.seed})
+    return list(audios), engine.sample_rate, engine.name
+
+
+def synthesize_batch(
+    batch: Sequence[Utterance], voices: Mapping[str, VoiceProfile], language: str, store: AudioStore,
+    gate: QualityGate | None = None, on_engine: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> list[str]:
+    """Speak one batch, pass every take through the quality ``gate`` (with its retakes; None or
+    ``off``: no checks), and store each kept take with its seed and figures; returns the keys.
+
+    ``on_engine`` is held while the engine speaks (a GPU's concurrency slot), not while the
+    takes are checked.
+    """
+    def speak(utterances: Sequence[Utterance], seeds: Sequence[int] | None = None) -> list[np.ndarray]:
+        with on_engine():
+            return voice_batch(utterances, voices, language, seeds)[0]
+
+    with on_engine():
+        audios, rate, engine = voice_batch(batch, voices, language)
+    if gate is None or gate.mode == "off":
+        kept: list[tuple[np.ndarray, TakeQA | None]] = [(a, None) for a in audios]
+    else:
+        kept = list(best_takes(batch, audios, rate, voices, language, gate, speak))
+    for u, (audio, qa) in zip(batch, kept):
+        meta: dict[str, object] = {"text": u.text, "voice": voices[u.voice].name, "engine": engine, "seed": u.seed or 0}
+        if qa is not None and gate is not None:
+            meta |= {"seed": qa.seed, "qa": qa.to_meta(gate)}
+        store.put(_key(u), audio, rate, meta)
     return [_key(u) for u in batch]
 
 

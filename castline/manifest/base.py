@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -20,6 +20,7 @@ from castline.errors import quoted
 __all__ = [
     "Section",
     "EngineOptions",
+    "QualityGate",
     "OutputBase",
     "ManifestBase",
     "LANGUAGE_TAG",
@@ -96,6 +97,29 @@ class EngineOptions(Section):
     """Retries of a failed synthesis batch, with backoff."""
 
 
+class QualityGate(Section):
+    """The quality gate every take passes before it is mastered (:mod:`tasks.qa`): what it does
+    when a take still fails after its retakes (or a delivered file misses its loudness target),
+    and its limits. The defaults and why they are what they are: ``tasks/qa.py``."""
+
+    mode: Literal["fail", "warn", "off"] = "warn"
+    """``fail``: the render fails and publishes nothing; ``warn``: it is delivered and the takes
+    are listed for review; ``off``: no checks (and no retakes)."""
+    retakes: int = Field(2, ge=0, le=10, strict=True)
+    """New takes (new seeds) of a take that fails, before it goes to the review list."""
+    max_wer: float = Field(0.4, ge=0.0, le=10.0)
+    """Highest word error rate of what ASR heard against the text..."""
+    max_cer: float = Field(0.2, ge=0.0, le=10.0)
+    """...unless its character error rate (spaces dropped) stays under this: a word ASR writes
+    another way ("goodbye" for "good-by") is not a wrong word."""
+    max_lead_s: float = Field(1.0, gt=0.0)
+    max_trail_s: float = Field(1.5, gt=0.0)
+    max_pause_s: float = Field(2.0, gt=0.0)
+    """Longest silence before, after and inside a take, in seconds."""
+    min_similarity: float = Field(0.7, ge=-1.0, le=1.0)
+    """Lowest speaker similarity of a cloned voice's take to its reference."""
+
+
 class OutputBase(Section):
     """Where the deliverables go."""
 
@@ -112,6 +136,7 @@ class ManifestBase(Section):
     voices: dict[str, PathText]
     """Role -> voice profile (a name, or a profile file relative to the manifest)."""
     engine: EngineOptions = EngineOptions()
+    qa: QualityGate = QualityGate()
     output: OutputBase = OutputBase()
 
     def input_files(self) -> dict[str, str]:
