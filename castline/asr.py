@@ -137,15 +137,17 @@ TAKE_GAP_S = 0.5
 
 def hear_takes(
     clips: Sequence[np.ndarray], texts: Sequence[str], language: str = "en", *, model_dir: Path | None = None
-) -> list[str]:
+) -> tuple[list[str], list[int]]:
     """What Whisper heard of each take (float32 mono at :data:`ASR_RATE_HZ`), as normalized words
-    (:func:`words`), given the text each was meant to say.
+    (:func:`words`), given the text each was meant to say; and the window each was heard in
+    (takes heard alone get windows of their own).
 
     Whisper pays for a whole 30 s window whatever it hears, and a take lasts a few seconds, so
     takes are laid end to end into windows (:data:`TAKE_GAP_S` apart) and each window is heard
     once: about a tenth of the work of a window per take. What was heard in a window is given
-    back to its takes by aligning it with their texts word by word (:func:`split_heard`). A take
-    longer than a window is heard alone.
+    back to its takes by aligning it with their texts word by word (:func:`split_heard`), which
+    can give one take's words to its neighbour: callers hear a window's takes alone when one of
+    them seems wrong. A take longer than a window is heard alone.
     """
     gap = np.zeros(int(TAKE_GAP_S * ASR_RATE_HZ), dtype=np.float32)
     limit = int(WINDOW_S * ASR_RATE_HZ)
@@ -162,13 +164,14 @@ def hear_takes(
         windows[-1].append(i)
         used += clip.size + gap.size
     heard_words: list[list[str]] = [[] for _ in clips]
+    window_of = [0] * len(clips)
     packed = [np.concatenate([part for i in w for part in (np.asarray(clips[i], dtype=np.float32), gap)]) for w in windows]
-    for members, text in zip(windows, transcribe_windows(packed, language, model_dir=model_dir)):
+    for n, (members, text) in enumerate(zip(windows, transcribe_windows(packed, language, model_dir=model_dir))):
         for i, piece in zip(members, split_heard([words(texts[i], language) for i in members], words(text, language))):
-            heard_words[i] = piece
-    for i in alone:
-        heard_words[i] = words(transcribe(clips[i], language, model_dir=model_dir), language)
-    return [" ".join(w) for w in heard_words]
+            heard_words[i], window_of[i] = piece, n
+    for n, i in enumerate(alone, len(windows)):
+        heard_words[i], window_of[i] = words(transcribe(clips[i], language, model_dir=model_dir), language), n
+    return [" ".join(w) for w in heard_words], window_of
 
 
 def split_heard(references: Sequence[Sequence[str]], heard: Sequence[str]) -> list[list[str]]:

