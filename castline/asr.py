@@ -32,7 +32,7 @@ from castline.errors import CheckpointError
 from castline.model import Hertz
 
 __all__ = [
-    "ASR_MODEL_ENV", "ASR_RATE_HZ", "asr_model_dir", "transcribe", "transcribe_windows", "hear_takes", "split_heard",
+    "ASR_MODEL_ENV", "ASR_RATE_HZ", "asr_model_dir", "hears", "transcribe", "transcribe_windows", "hear_takes", "split_heard",
     "words", "word_error_rate", "word_errors", "character_errors",
 ]
 
@@ -71,11 +71,25 @@ def _whisper(model_dir: str) -> Any:
     return WhisperModel(model_dir, device="cpu", compute_type="int8", cpu_threads=2)
 
 
+def _primary(language: str) -> str:
+    """Whisper's language code: the primary subtag of a BCP 47 tag (``en-GB`` -> ``en``)."""
+    return language.replace("_", "-").split("-")[0].lower()
+
+
+def hears(language: str, *, model_dir: Path | None = None) -> bool:
+    """Whether the model can transcribe ``language`` (an English-only model hears English only)."""
+    if _primary(language) == "en":
+        return True
+    with _LOCK:
+        model = _whisper(str(model_dir if model_dir is not None else asr_model_dir()))
+    return bool(model.model.is_multilingual)
+
+
 def _model(language: str, model_dir: Path | None) -> tuple[str, Any]:
     directory = str(model_dir if model_dir is not None else asr_model_dir())
     with _LOCK:
         model = _whisper(directory)
-    if language != "en" and not model.model.is_multilingual:
+    if _primary(language) != "en" and not model.model.is_multilingual:
         raise CheckpointError(directory, f"English-only model, cannot transcribe {language!r}; "
                                          f"set ${ASR_MODEL_ENV} to a multilingual faster-whisper model")
     return directory, model
@@ -93,7 +107,7 @@ def transcribe(audio: np.ndarray, language: str = "en", *, model_dir: Path | Non
         return ""
     segments, _ = model.transcribe(
         np.asarray(audio, dtype=np.float32),
-        language=language,
+        language=_primary(language),
         beam_size=5,
         condition_on_previous_text=False,
         without_timestamps=True,
@@ -109,7 +123,7 @@ def transcribe_windows(
     from faster_whisper.tokenizer import Tokenizer
 
     _, model = _model(language, model_dir)
-    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=_primary(language))
     prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
     samples = int(WINDOW_S * ASR_RATE_HZ)
     frames = samples // model.feature_extractor.hop_length

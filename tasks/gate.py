@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -143,7 +144,7 @@ def gate_report(
         if not qa.passed:
             rows.append(ReviewRow(u.id, (where or {}).get(u.id, u.chapter), u.voice, u.text, qa.heard, "; ".join(qa.problems),
                                   qa.wer, qa.duration_s, qa.expected_s, qa.attempts, qa.seed, key))
-    wers = [qa.wer for qa in figures.values()]
+    wers = [qa.wer for qa in figures.values() if not math.isnan(qa.wer)]
     median_wer, worst_wer = wer_summary(wers)
     return GateReport(gate.mode, len(figures), sum(qa.attempts > 1 for qa in figures.values()), median_wer, worst_wer,
                       rows, list(failed_files), wers)
@@ -168,7 +169,9 @@ def gate_markdown(report: GateReport) -> list[str]:
         "## Quality gate",
         "",
         f"Mode `{g.mode}`: {g.checked} takes checked, {g.retaken} retaken, {len(g.review)} still failing "
-        f"(listed in `{REVIEW_CSV}`). Word error rate: median {g.wer_median:.2f}, worst {g.wer_worst:.2f}.",
+        f"(listed in `{REVIEW_CSV}`). " + (f"Word error rate: median {g.wer_median:.2f}, worst {g.wer_worst:.2f}."
+                                           if g.wers else "Not heard: the ASR model does not hear this language "
+                                           "(set CASTLINE_ASR_MODEL to a multilingual faster-whisper model)."),
     ]
     if g.failed_files:
         lines += ["", "Files that missed their loudness target: " + ", ".join(f"`{f}`" for f in g.failed_files) + "."]

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from castline.asr import ASR_RATE_HZ, character_errors, hear_takes, transcribe, word_errors, words
+from castline.asr import ASR_RATE_HZ, character_errors, hear_takes, hears, transcribe, word_errors, words
 from castline.digest import digest
 from castline.manifest.base import QualityGate
 from castline.model import Hertz, Seconds, Utterance
@@ -83,6 +83,7 @@ class TakeQA:
     heard: str
     """What ASR heard, as normalized words."""
     wer: float
+    """NaN when the ASR model cannot hear the language."""
     duration_s: Seconds
     expected_s: Seconds
     """How long the text should take at the voice's rate."""
@@ -105,7 +106,8 @@ class TakeQA:
     @property
     def score(self) -> float:
         """Lower is better: ten per failed check, plus the WER, plus the length's relative error."""
-        return FAILED_CHECK_POINTS * len(self.problems) + self.wer + abs(self.duration_s / max(self.expected_s, 1e-3) - 1)
+        wer = 0.0 if math.isnan(self.wer) else self.wer
+        return FAILED_CHECK_POINTS * len(self.problems) + wer + abs(self.duration_s / max(self.expected_s, 1e-3) - 1)
 
     def to_meta(self, gate: QualityGate) -> dict[str, Any]:
         return {**asdict(self), "problems": list(self.problems), "gate": gate_digest(gate)}
@@ -220,11 +222,14 @@ def check_takes(
 ) -> list[TakeQA]:
     """Check each take of ``batch`` (its ``audios`` at ``rate_hz``); ASR hears them all at once."""
     rates = dict(chars_per_s) if chars_per_s is not None else _rates(batch, audios, rate_hz)
-    clips = [resample(np.asarray(a, dtype=np.float32), rate_hz, ASR_RATE_HZ) for a in audios]
-    heard, window_of = hear_takes(clips, [u.text for u in batch], language)
     expected = [words(u.text, language) for u in batch]
-    doubtful = {window_of[i] for i, said in enumerate(heard) if _misheard(expected[i], said.split(), gate)}
-    for i in [i for i in range(len(batch)) if window_of[i] in doubtful]:  # heard again alone: a second opinion
+    if hears(language):
+        clips = [resample(np.asarray(a, dtype=np.float32), rate_hz, ASR_RATE_HZ) for a in audios]
+        heard, window_of = hear_takes(clips, [u.text for u in batch], language)
+    else:  # the model cannot hear this language: the other checks still run (the report says so)
+        heard, window_of = [""] * len(batch), []
+    doubtful = {window_of[i] for i, said in enumerate(heard) if window_of and _misheard(expected[i], said.split(), gate)}
+    for i in [i for i in range(len(window_of)) if window_of[i] in doubtful]:  # heard again alone: a second opinion
         alone = " ".join(words(transcribe(clips[i], language), language))
         if word_errors(expected[i], alone.split()) < word_errors(expected[i], heard[i].split()) or not _misheard(
             expected[i], heard[i].split(), gate
@@ -232,7 +237,7 @@ def check_takes(
             heard[i] = alone
     checked = []
     for u, audio, said, seed, wanted in zip(batch, audios, heard, seeds, expected):
-        errors = word_errors(wanted, said.split())
+        errors = word_errors(wanted, said.split()) if window_of else math.nan
         duration = audio.size / rate_hz
         expected_s = len(u.text) / rates.get(u.voice, DEFAULT_CHARS_PER_S)
         lead, trail, pause, clipped = signal_figures(audio, rate_hz)
@@ -240,7 +245,7 @@ def check_takes(
         problems = []
         if lead >= duration:
             problems.append("silent")
-        if _misheard(wanted, said.split(), gate):
+        if window_of and _misheard(wanted, said.split(), gate):
             problems.append(f"word error rate {errors:.2f} > {gate.max_wer:g}")
         low, high = DURATION_RANGE[0] * expected_s, DURATION_RANGE[1] * expected_s + DURATION_SLACK_S
         if not low <= duration <= high:

@@ -55,7 +55,8 @@ def test_corpus_book_renders(epub: Path, tmp_path: Path, prefect_harness) -> Non
     chosen = sorted(sorted(numbered, key=lambda nc: sum(len(p) for p in nc[1].paragraphs))[:2])
     spec = {"kind": "audiobook", "title": book.title, "author": (book.authors or ("Unknown",))[0],
             "language": language, "source": epub.name, "voices": {"narrator": voice_for(language, tmp_path)},
-            "chapters": {"select": [n for n, _ in chosen]}, "output": {"dir": "out", "formats": ["m4b"]}}
+            "chapters": {"select": [n for n, _ in chosen]}, "output": {"dir": "out", "formats": ["m4b"]},
+            "qa": {"mode": "off"}}  # a tiny test voice speaks tones: nothing for the gate to hear
     manifest = tmp_path / "book.yaml"
     manifest.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     audiobook(str(manifest))

@@ -49,3 +49,8 @@ def test_audiobook_read_by_a_cloned_voice(tmp_path: Path, prefect_harness) -> No
     assert again["synthesized"] == 0
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert len(report["files"]) == 3
+    # the gate compared every take of the cloned voice with its reference (tiny random models
+    # speak noise, so every one of them is on the review list, with its similarity)
+    gate = report["gate"]
+    assert gate["checked"] == len(set(table["cache_key"])) and len(gate["review"]) == gate["checked"]
+    assert all("speaker similarity" in row["problems"] for row in gate["review"])
