@@ -116,7 +116,7 @@ def transcribe(audio: np.ndarray, language: str = "en", *, model_dir: Path | Non
 
 
 def transcribe_windows(
-    windows: Sequence[np.ndarray], language: str = "en", *, model_dir: Path | None = None, beam_size: int = 5
+    windows: Sequence[np.ndarray], language: str = "en", *, model_dir: Path | None = None, beam_size: int = 1
 ) -> list[str]:
     """What is said in each window (float32 mono at :data:`ASR_RATE_HZ`, at most :data:`WINDOW_S`
     long), decoded :data:`BATCH_SIZE` windows at a time, without timestamps."""
