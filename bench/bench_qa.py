@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hardware import describe
@@ -54,14 +55,14 @@ def main() -> None:
     asr_s = [0.0]
     real_windows = transcribe_windows
 
-    def timed_windows(*a, **k):  # type: ignore[no-untyped-def]
+    def timed_windows(*a: Any, **k: Any) -> list[str]:
         mark = time.perf_counter()
         try:
             return real_windows(*a, **k)
         finally:
             asr_s[0] += time.perf_counter() - mark
 
-    castline.asr.transcribe_windows = timed_windows  # type: ignore[assignment]
+    castline.asr.transcribe_windows = timed_windows
     voice_batch(batches[0][:2], voices, "en")  # load Piper
     check_takes(batches[0][:2], voice_batch(batches[0][:2], voices, "en")[0], 22050, voices, "en", gate, seeds=[0, 0])
     print(f"\n{len(takes)} takes in {len(batches)} batches of up to {size} ({len(chapters)} chapters of the demo book)")
