@@ -25,6 +25,7 @@ def test_kill_mid_render_then_resume(tmp_path: Path) -> None:
     manifest.write_text(yaml.safe_dump({
         "kind": "audiobook", "title": "Long", "author": "A", "language": "en", "source": "book.epub",
         "voices": {"narrator": "joe"}, "engine": {"batch_size": 4}, "output": {"dir": "out", "formats": ["m4b"]},
+        "qa": {"mode": "off"},  # kills and resumes, three renders of 40 sentences: the gate has tests of its own
     }))
     command = [sys.executable, "-m", "castline.cli", "render", str(manifest)]
     takes = tmp_path / "out" / ".castline" / "cache" / "utterances"
