@@ -214,8 +214,7 @@ def split_heard(references: Sequence[Sequence[str]], heard: Sequence[str]) -> li
             assigned.append((owner[i - 1] if i > 0 else 0, heard[j - 1]))
             j -= 1
     for n, word in reversed(assigned):
-        if pieces:
-            pieces[n].append(word)
+        pieces[n].append(word)
     return pieces
 
 

@@ -92,6 +92,7 @@ def voice(tmp_path: Path):
     return {"amy": load_profile(path)}
 
 
+@pytest.mark.e2e  # Prefect tasks or real speech and ASR: left out of make test-fast
 def test_two_workers_on_overlapping_scripts_speak_each_take_once(
     voice, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness
 ) -> None:

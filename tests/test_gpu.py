@@ -90,6 +90,7 @@ def _utterances(voice: str, texts: list[str]) -> list[Utterance]:
                       cache_key=digest({"voice": voice, "text": t}), seed=0) for n, t in enumerate(texts)]
 
 
+@pytest.mark.e2e  # Prefect tasks or real speech and ASR: left out of make test-fast
 def test_gpu_batches_take_turns_and_cpu_batches_take_no_slot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness
 ) -> None:

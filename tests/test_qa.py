@@ -78,6 +78,7 @@ def joe_batch():
     return voices, plan_takes([replace(u, voice="joe") for u in script], voices, language="en")
 
 
+@pytest.mark.e2e  # Prefect tasks or real speech and ASR: left out of make test-fast
 def test_qa_truncated_swapped_and_silent_takes_are_flagged_and_retaken(
     joe_batch, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
