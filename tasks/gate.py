@@ -93,15 +93,19 @@ def check_unchecked(
     now for takes without them (and then stored there)."""
     figures: dict[str, TakeQA] = {}
     todo: dict[tuple[str, int], list[Utterance]] = defaultdict(list)
+    seen: set[str] = set()
     for u in script:
         key = u.cache_key or ""
+        if key in seen:
+            continue
+        seen.add(key)
         entry = store.get(key)
-        if key in figures or entry is None:
+        if entry is None:
             continue
         found = TakeQA.from_meta(entry.meta, gate)
         if found is not None:
             figures[key] = found
-        elif not any(v.cache_key == key for v in todo[(u.voice, entry.sample_rate)]):
+        else:
             todo[(u.voice, entry.sample_rate)].append(u)
     for (_, rate_hz), utterances in todo.items():
         for start in range(0, len(utterances), CHECK_GROUP):
