@@ -196,3 +196,20 @@ def test_qa_fail_mode_fails_the_render_and_publishes_nothing(tmp_path: Path, sil
     assert not (out / "Gate.m4b").exists() and not (out / "report.json").exists()
     page = out / ".castline" / "review.html"
     assert "Kaboom" in page.read_text()
+
+
+def test_qa_a_file_off_its_loudness_target_fails_a_render_in_fail_mode_only(tmp_path: Path) -> None:
+    from castline.ffmpeg import LoudnessStats
+    from tasks.gate import QualityGateError
+    from tasks.mix import LoudnessTarget, loudness_on_target
+
+    target = LoudnessTarget(integrated_lufs=-23.0, true_peak_dbtp=-1.0)
+    mix = LoudnessStats(-25.0, -4.0, -70.0, -23.6, -1.4, 30.0)
+    assert loudness_on_target(mix, target)
+    assert not loudness_on_target(replace(mix, integrated_lufs=-25.2), target)  # more than 1 LU off
+    assert not loudness_on_target(replace(mix, true_peak_dbtp=-0.5), target)
+    for mode, failed in (("fail", True), ("warn", False)):
+        report = gate_report([], {}, QualityGate(mode=mode), ["Film.mkv"])
+        assert report.failed is failed and report.failed_files == ["Film.mkv"]
+    error = QualityGateError(0, ["Film.mkv"], tmp_path / "review.html")
+    assert str(error) == f"Film.mkv missed the loudness target; nothing was published (qa.mode: fail). Review: {tmp_path / 'review.html'}"
