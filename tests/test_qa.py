@@ -208,8 +208,8 @@ def test_qa_a_file_off_its_loudness_target_fails_a_render_in_fail_mode_only(tmp_
     assert loudness_on_target(mix, target)
     assert not loudness_on_target(replace(mix, integrated_lufs=-25.2), target)  # more than 1 LU off
     assert not loudness_on_target(replace(mix, true_peak_dbtp=-0.5), target)
-    for mode, failed in (("fail", True), ("warn", False)):
-        report = gate_report([], {}, QualityGate(mode=mode), ["Film.mkv"])
+    for gate, failed in ((QualityGate(mode="fail"), True), (QualityGate(mode="warn"), False)):
+        report = gate_report([], {}, gate, ["Film.mkv"])
         assert report.failed is failed and report.failed_files == ["Film.mkv"]
     error = QualityGateError(0, ["Film.mkv"], tmp_path / "review.html")
     assert str(error) == f"Film.mkv missed the loudness target; nothing was published (qa.mode: fail). Review: {tmp_path / 'review.html'}"
