@@ -17,7 +17,7 @@ from tasks.cast import NARRATOR, cast_utterances
 from tasks.chapters import find_mastered, group_takes
 from tasks.deliver import BookTags
 from tasks.deliverables import AudiobookFormats, audiobook_deliverables
-from tasks.gate import all_checked
+from tasks.gate import REVIEW_CSV, all_checked
 from tasks.master import MasteringSpec
 from tasks.publish import published_state
 from tasks.script import Pacing, write_script
@@ -36,7 +36,7 @@ __all__ = [
 
 SCRIPT_FILES = ("utterances.parquet", "utterances.csv")
 """The script, delivered beside the audio; published with :func:`script_digest` as their content."""
-REPORT_FILES = ("report.json", "report.md", "report.html", "review.csv")
+REPORT_FILES = ("report.json", "report.md", "report.html", REVIEW_CSV)
 """The render report, written anew by every render."""
 
 
@@ -93,6 +93,9 @@ def up_to_date(plan: AudiobookPlan) -> bool:
     wanted |= dict.fromkeys(SCRIPT_FILES, script_digest(script))
     published = published_state(layout)
     files = [*wanted, *REPORT_FILES]
+    review = layout.output_dir / REVIEW_CSV
+    if m.qa.mode == "fail" and review.is_file() and len(review.read_text(encoding="utf-8").splitlines()) > 1:
+        return False  # published under another mode with takes to review: this one must fail
     return (
         all_checked(script, AudioStore(plan.cache), m.qa)
         and all(published.get(name) == content for name, content in wanted.items())

@@ -184,6 +184,15 @@ def test_qa_warn_delivers_and_lists_the_take_and_a_rerender_hears_nothing(
     assert again["synthesized"] == 0 and sum(silent_kaboom) == heard
     assert json.loads((out / "report.json").read_text())["gate"]["review"] == report["gate"]["review"]
 
+    from castline.project import load_project
+    from flows.audiobook_plan import up_to_date
+    from flows.preflight import AudiobookPlan, preflight
+
+    plans = [preflight(load_project(small_book(tmp_path, mode))) for mode in ("warn", "fail")]
+    assert all(isinstance(p, AudiobookPlan) for p in plans)
+    warn, fail = (up_to_date(p) for p in plans if isinstance(p, AudiobookPlan))
+    assert warn and not fail  # the same takes under qa.mode fail must render (and fail), not say "up to date"
+
 
 @pytest.mark.e2e
 def test_qa_fail_mode_fails_the_render_and_publishes_nothing(tmp_path: Path, silent_kaboom: list[int], prefect_harness) -> None:
