@@ -26,7 +26,7 @@ from castline.cache import AudioStore
 from castline.errors import CastlineError
 from castline.manifest.base import QualityGate
 from castline.model import Seconds, Utterance
-from tasks.qa import TakeQA, check_takes, wer_summary
+from tasks.qa import TakeQA, check_takes, gate_digest, wer_summary
 from voices.profile import VoiceProfile
 
 __all__ = ["ReviewRow", "GateReport", "gate_report", "review_csv", "gate_markdown", "QualityGateError", "REVIEW_CSV",
@@ -94,6 +94,7 @@ def check_unchecked(
     figures: dict[str, TakeQA] = {}
     todo: dict[tuple[str, int], list[Utterance]] = defaultdict(list)
     seen: set[str] = set()
+    gate_id = gate_digest(gate)
     for u in script:
         key = u.cache_key or ""
         if key in seen:
@@ -102,7 +103,7 @@ def check_unchecked(
         entry = store.get(key)
         if entry is None:
             continue
-        found = TakeQA.from_meta(entry.meta, gate)
+        found = TakeQA.from_meta(entry.meta, gate_id)
         if found is not None:
             figures[key] = found
         else:
@@ -116,7 +117,7 @@ def check_unchecked(
             seeds = [int(e.meta.get("seed", u.seed or 0)) for u, e in present]
             checked = check_takes([u for u, _ in present], audios, rate_hz, voices, language, gate, seeds=seeds)
             for (u, entry), qa in zip(present, checked):
-                store.annotate(entry, qa=qa.to_meta(gate))
+                store.annotate(entry, qa=qa.to_meta(gate_id))
                 figures[u.cache_key or ""] = qa
     return figures
 
@@ -125,9 +126,10 @@ def all_checked(script: Sequence[Utterance], store: AudioStore, gate: QualityGat
     """Whether every take of ``script`` has figures of this gate (always, with the gate off)."""
     if gate.mode == "off":
         return True
+    gate_id = gate_digest(gate)
     for key in {u.cache_key or "" for u in script}:
         entry = store.get(key)
-        if entry is None or TakeQA.from_meta(entry.meta, gate) is None:
+        if entry is None or TakeQA.from_meta(entry.meta, gate_id) is None:
             return False
     return True
 

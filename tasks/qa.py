@@ -109,14 +109,16 @@ class TakeQA:
         wer = 0.0 if math.isnan(self.wer) else self.wer
         return FAILED_CHECK_POINTS * len(self.problems) + wer + abs(self.duration_s / max(self.expected_s, 1e-3) - 1)
 
-    def to_meta(self, gate: QualityGate) -> dict[str, Any]:
-        return {**asdict(self), "problems": list(self.problems), "gate": gate_digest(gate)}
+    def to_meta(self, gate_id: str) -> dict[str, Any]:
+        """The figures for a take's sidecar, marked with the :func:`gate_digest` they were measured by."""
+        return {**asdict(self), "problems": list(self.problems), "gate": gate_id}
 
     @classmethod
-    def from_meta(cls, meta: Mapping[str, Any], gate: QualityGate) -> TakeQA | None:
-        """The figures stored with a take, if they were measured by this gate; else None."""
+    def from_meta(cls, meta: Mapping[str, Any], gate_id: str) -> TakeQA | None:
+        """The figures stored with a take, if they were measured by the gate ``gate_id``
+        (its :func:`gate_digest`, worked out once by the caller); else None."""
         qa = meta.get("qa")
-        if not isinstance(qa, dict) or qa.get("gate") != gate_digest(gate):
+        if not isinstance(qa, dict) or qa.get("gate") != gate_id:
             return None
         fields = {k: v for k, v in qa.items() if k != "gate"}
         return cls(**{**fields, "problems": tuple(fields.get("problems", ()))})

@@ -24,7 +24,7 @@ from castline.digest import digest
 from castline.errors import EngineError
 from castline.manifest.base import QualityGate
 from castline.model import Hertz, Utterance
-from tasks.qa import TakeQA, best_takes
+from tasks.qa import TakeQA, best_takes, gate_digest
 from voices.engines import SynthesisRequest, engine_class, get_engine
 from voices.profile import VoiceProfile
 
@@ -130,10 +130,11 @@ def synthesize_batch(
         kept: list[tuple[np.ndarray, TakeQA | None]] = [(a, None) for a in audios]
     else:
         kept = list(best_takes(batch, audios, rate, voices, language, gate, speak))
+    gate_id = gate_digest(gate) if gate is not None else ""
     for u, (audio, qa) in zip(batch, kept):
         meta: dict[str, object] = {"text": u.text, "voice": voices[u.voice].name, "engine": engine, "seed": u.seed or 0}
-        if qa is not None and gate is not None:
-            meta |= {"seed": qa.seed, "qa": qa.to_meta(gate)}
+        if qa is not None:
+            meta |= {"seed": qa.seed, "qa": qa.to_meta(gate_id)}
         store.put(_key(u), audio, rate, meta)
     return [_key(u) for u in batch]
 

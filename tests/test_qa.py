@@ -21,7 +21,7 @@ from castline.manifest.base import QualityGate
 from castline.model import Chapter
 from castline.storage import LocalStorage
 from tasks.gate import gate_report, review_csv
-from tasks.qa import TakeQA, retake_seed, signal_figures
+from tasks.qa import TakeQA, gate_digest, retake_seed, signal_figures
 from tasks.script import Pacing, write_script
 from tasks.synthesize import plan_takes, synthesize_batch
 from voices.engines.piper import PiperEngine
@@ -110,7 +110,7 @@ def test_qa_truncated_swapped_and_silent_takes_are_flagged_and_retaken(
     store = AudioStore(LocalStorage(tmp_path))
     gate = QualityGate()
     synthesize_batch(batch, voices, "en", store, gate)
-    figures = {u.text: TakeQA.from_meta(store.get(u.cache_key or "").meta, gate) for u in batch}  # type: ignore[union-attr]
+    figures = {u.text: TakeQA.from_meta(store.get(u.cache_key or "").meta, gate_digest(gate)) for u in batch}  # type: ignore[union-attr]
     for text in TEXTS[1:5]:  # the bad first takes: retaken once, and the retake kept
         qa = figures[text]
         assert qa is not None and qa.passed and qa.attempts == 2, (text, qa)
