@@ -130,11 +130,11 @@ def test_qa_truncated_swapped_and_silent_takes_are_flagged_and_retaken(
 
 
 def small_book(folder: Path, mode: str, **qa: object) -> Path:
-    write_epub(folder / "book.epub", [("One", ["The first chapter is short and clear."]),
+    write_epub(folder / "gate.epub", [("One", ["The first chapter is short and clear."]),
                                       ("Two", ["Kaboom went the engine, and nothing could be heard at all."])])
     manifest = folder / "book.yaml"
     manifest.write_text(yaml.safe_dump({
-        "kind": "audiobook", "title": "Gate", "author": "A", "language": "en", "source": "book.epub",
+        "kind": "audiobook", "title": "Gate", "author": "A", "language": "en", "source": "gate.epub",
         "voices": {"narrator": "joe"}, "output": {"dir": "out", "formats": ["m4b"]}, "qa": {"mode": mode, **qa},
     }))
     return manifest
