@@ -48,11 +48,10 @@ from typing import Any
 
 import numpy as np
 
-from castline.asr import ASR_RATE_HZ, character_errors, hear_takes, hears, transcribe, word_errors, words
+from castline.asr import at_asr_rate, character_errors, hear_takes, hears, transcribe, word_errors, words
 from castline.digest import digest
 from castline.manifest.base import QualityGate
 from castline.model import Hertz, Seconds, Utterance
-from tasks.master import resample
 from voices.engines import engine_class
 from voices.profile import VoiceProfile
 
@@ -226,7 +225,7 @@ def check_takes(
     rates = dict(chars_per_s) if chars_per_s is not None else _rates(batch, audios, rate_hz)
     expected = [words(u.text, language) for u in batch]
     if hears(language):
-        clips = [resample(np.asarray(a, dtype=np.float32), rate_hz, ASR_RATE_HZ) for a in audios]
+        clips = [at_asr_rate(a, rate_hz) for a in audios]
         heard, window_of = hear_takes(clips, [u.text for u in batch], language)
     else:  # the model cannot hear this language: the other checks still run (the report says so)
         heard, window_of = [""] * len(batch), []
