@@ -14,7 +14,7 @@ import pytest
 import yaml
 from epub_fixtures import write_epub
 
-from castline.asr import character_errors, split_heard, word_error_rate, words
+from castline.asr import _pack, character_errors, split_heard, word_error_rate, words
 from castline.cache import AudioStore
 from castline.errors import CastlineError
 from castline.manifest.base import QualityGate
@@ -58,6 +58,15 @@ def test_qa_what_was_heard_goes_back_to_the_take_it_was_aligned_with() -> None:
     heard = "alice sat town the rabbit ran away she fell".split()
     assert split_heard(refs, heard) == [["alice", "sat", "town"], ["the", "rabbit", "ran", "away"], ["she", "fell"]]
     assert split_heard(refs, "alice sat down she fell".split()) == [["alice", "sat", "down"], [], ["she", "fell"]]
+
+
+def test_qa_takes_are_packed_into_as_few_windows_as_first_fit_finds() -> None:
+    sizes = [6, 5, 5, 4, 4, 3, 3]  # in order into bins of 10: 6 | 5 5 | 4 4 | 3 3, four windows
+    bins = _pack(sizes, 10, skip={0})
+    assert sorted(i for b in bins for i in b) == [1, 2, 3, 4, 5, 6]
+    assert all(sum(sizes[i] for i in b) <= 10 for b in bins)
+    assert len(bins) == 3  # 5 5 | 4 4 | 3 3 (with 0 left out); with 0: 6 4 | 5 5 | 4 3 3
+    assert len(_pack(sizes, 10, skip=set())) == 3
 
 
 TEXTS = [
