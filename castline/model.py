@@ -93,6 +93,9 @@ class Book:
     cover: Cover | None = None
     warnings: tuple[str, ...] = ()
     """Problems that did not stop reading (a missing media file, a TOC entry that points nowhere)."""
+    pronunciation_lexicons: tuple[tuple[str, bytes], ...] = ()
+    """The book's own W3C PLS lexicons: (path in the EPUB, the document), unparsed
+    (:mod:`castline.text.lexicon` reads them)."""
 
     def chapter(self, chapter_id: str) -> Chapter:
         for chapter in self.chapters:
@@ -129,6 +132,12 @@ class Utterance:
     """Dubbing only: where that cue ends."""
     seed: int | None = None
     """The take's seed (sampling engines), once planned: the same seed gives the same take."""
+    pronounced: str | None = None
+    """The text as the engine is given it, where pronunciation lexicon entries changed it
+    (respellings in place, phonemes in ``[[ ]]``); None where they did not."""
+    attributed_by: str = ""
+    """How :attr:`speaker` was found (:mod:`tasks.attribution`): ``narration``, ``tag``,
+    ``vocative``, ``pronoun``, ``turn``, ``default`` or ``sheet``; empty where nobody asked."""
 
 
 def utterance_id(chapter: str, index: int, text: str) -> str:
@@ -159,5 +168,6 @@ def from_table(table: pd.DataFrame) -> list[Utterance]:
         clean["index"] = int(clean["index"])
         clean["pause_after"] = float(clean["pause_after"] or 0.0)
         clean["seed"] = None if clean["seed"] is None else int(clean["seed"])
-        out.append(Utterance(**{k: clean[k] for k in TABLE_COLUMNS}))
+        clean["attributed_by"] = clean.get("attributed_by") or ""
+        out.append(Utterance(**{k: clean[k] for k in TABLE_COLUMNS if k in clean}))
     return out
