@@ -16,6 +16,7 @@ __all__ = [
     "InputError",
     "ManifestError",
     "EpubError",
+    "LexiconError",
     "AudioError",
     "VoiceError",
     "CheckpointError",
@@ -100,6 +101,17 @@ class ManifestError(InputError):
 
 class EpubError(InputError):
     """An EPUB cannot be read safely (not a zip, hostile member, malformed package)."""
+
+
+class LexiconError(InputError):
+    """A pronunciation lexicon (castline YAML or W3C PLS) cannot be used, or a phoneme from one
+    is not one the engine can say: ``FILE:LINE: problem`` when the line is known."""
+
+    def __init__(self, path: str | Path, line: int | None, problem: str) -> None:
+        super().__init__(path, shorten(problem, PROBLEM_LIMIT))
+        self.line = line
+        if line is not None:
+            self.args = (f"{shorten(str(self.path), PATH_LIMIT)}:{line}: {self.problem}",)
 
 
 class AudioError(InputError):

@@ -29,12 +29,16 @@ def write_epub(
     author: str = "A. Writer",
     language: str = "en",
     cover: bytes | None = None,
+    resources: Sequence[tuple[str, str, bytes]] = (),
 ) -> Path:
     """An EPUB 3 with a nav document: one XHTML file per chapter, an <h1> and <p>s each (and
-    ``cover`` as its cover image, declared JPEG, when given)."""
+    ``cover`` as its cover image, declared JPEG, when given; and each of ``resources``,
+    ``(href, media type, bytes)``, as a manifest item)."""
     items, spine, links = [], [], []
     if cover is not None:
         items.append('<item id="cover" href="cover.jpg" media-type="image/jpeg" properties="cover-image"/>')
+    for n, (href, media_type, _data) in enumerate(resources, 1):
+        items.append(f'<item id="res{n}" href="{escape(href)}" media-type="{escape(media_type)}"/>')
     files: dict[str, str] = {}
     for n, (chapter_title, paragraphs) in enumerate(chapters, 1):
         name = f"ch{n:02d}.xhtml"
@@ -62,4 +66,6 @@ def write_epub(
             z.writestr(f"OEBPS/{name}", text, compress_type=zipfile.ZIP_DEFLATED)
         if cover is not None:
             z.writestr("OEBPS/cover.jpg", cover, compress_type=zipfile.ZIP_DEFLATED)
+        for href, _media_type, data in resources:
+            z.writestr(f"OEBPS/{href}", data, compress_type=zipfile.ZIP_DEFLATED)
     return path

@@ -11,6 +11,9 @@ The steps, each in its own module:
   (an entry owns the text from its anchor up to the next entry's anchor, across documents);
 - :mod:`tasks.ingest.epub_chapters`: the chapters' text, and their matter
   (:mod:`tasks.ingest.epub_matter`: front, body or back).
+
+The cover and the book's pronunciation lexicons (PLS, unparsed: :mod:`castline.text.lexicon`
+reads them) are read from the package's manifest.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from pathlib import Path
 
 from castline.errors import EpubError
 from castline.model import Book
+from castline.text.lexicon import MAX_LEXICON_BYTES
 from tasks.ingest.epub_chapters import build_chapters
 from tasks.ingest.epub_layout import Stream, add_document_marks, add_synthetic_marks, fallback_marks, toc_marks
 from tasks.ingest.epub_nav import read_landmarks
-from tasks.ingest.epub_package import cover_candidates, load_package, read_cover
+from tasks.ingest.epub_package import cover_candidates, load_package, read_cover, read_lexicons
 from tasks.ingest.safezip import SafeZip, ZipLimits
 
 __all__ = ["ZipLimits", "read_epub", "is_epub"]
@@ -48,6 +52,7 @@ def read_epub(path: Path, limits: ZipLimits = ZipLimits()) -> Book:
         chapters = build_chapters(marks, stream, landmarks, package.title, warnings)
         covers = [m.path for m in landmarks if "cover" in m.types]
         cover = read_cover(archive, package, cover_candidates(package, parsed, covers))
+        lexicons = read_lexicons(archive, package, MAX_LEXICON_BYTES)
         warnings.extend(w for w in package.warnings if w not in warnings)
     return Book(
         source=path,
@@ -57,6 +62,7 @@ def read_epub(path: Path, limits: ZipLimits = ZipLimits()) -> Book:
         chapters=tuple(chapters),
         cover=cover,
         warnings=tuple(dict.fromkeys(warnings)),
+        pronunciation_lexicons=lexicons,
     )
 
 

@@ -30,12 +30,16 @@ __all__ = [
     "resolve_href",
     "cover_candidates",
     "read_cover",
+    "read_lexicons",
     "DOCUMENT_TYPES",
+    "PLS_MEDIA_TYPE",
 ]
 
 CONTAINER_PATH = "META-INF/container.xml"
 EPUB_MIMETYPE = "application/epub+zip"
 DOCUMENT_TYPES = frozenset({"application/xhtml+xml", "text/html", "application/x-dtbook+xml"})
+PLS_MEDIA_TYPE = "application/pls+xml"
+"""Media type of a W3C pronunciation lexicon in the manifest (EPUB 3 section 3.5)."""
 _XML_SUFFIXES = (".xml", ".opf", ".ncx", ".xhtml", ".xht", ".html", ".htm")
 _HTML_SUFFIXES = (".html", ".htm")
 
@@ -388,3 +392,28 @@ def read_cover(archive: SafeZip, package: Package, candidates: list[str]) -> Cov
         package.warnings.append(f"{path}: cover image is not JPEG or PNG; no cover taken")
         return None
     return None
+
+
+# -- pronunciation lexicons ---------------------------------------------------------------
+
+
+def read_lexicons(archive: SafeZip, package: Package, max_bytes: int) -> tuple[tuple[str, bytes], ...]:
+    """The book's pronunciation lexicons: (archive path, bytes) of each manifest item of type
+    ``application/pls+xml``, in manifest order, unparsed.
+
+    Read through the archive's limits like every other member; one larger than ``max_bytes``
+    (the lexicon reader's own limit) is left out unread, with a warning; a missing one was
+    warned about when the manifest was read.
+    """
+    found: list[tuple[str, bytes]] = []
+    for item in package.items.values():
+        if item.media_type != PLS_MEDIA_TYPE:
+            continue
+        key = archive.find(item.path)
+        if key is None:
+            continue
+        if archive.declared_size(key) > max_bytes:
+            package.warnings.append(f"{item.path}: pronunciation lexicon larger than {max_bytes} bytes; not used")
+            continue
+        found.append((key, archive.read(key)))
+    return tuple(found)

@@ -3,7 +3,8 @@
 How to add an engine
 --------------------
 1. Write ``voices/engines/<name>.py`` with a subclass of :class:`Engine`. Set the class
-   attributes (``name``, ``clones``, ``preferred_batch_size``, ``max_chars``).
+   attributes (``name``, ``clones``, ``preferred_batch_size``, ``max_chars``,
+   ``phoneme_alphabet``).
 2. Implement the class methods that work from the profile alone, without loading a model:
    :meth:`Engine.check` (reject bad ``params`` with a :class:`~castline.errors.VoiceError`
    naming the profile file), :meth:`Engine.fingerprint` (everything that changes the sound:
@@ -14,6 +15,14 @@ How to add an engine
    request, in request order). Raise :class:`~castline.errors.EngineError` for failures worth
    retrying and :class:`~castline.errors.InputError` subclasses for bad input.
 4. Register the class path in ``ENGINES`` in ``voices/engines/__init__.py``.
+5. Pronunciation lexicons (:mod:`castline.text.lexicon`) give a request's text either
+   respellings (plain words: every engine reads them) or, where the engine names a
+   :attr:`Engine.phoneme_alphabet` (``ipa``, ``arpabet``), the entry's phonemes in that
+   alphabet written inside the text as ``[[ phonemes ]]``. An engine that sets the attribute
+   must speak such a block as those phonemes, the rest of the text as usual, and raise a
+   :class:`~castline.errors.LexiconError` naming a symbol it cannot say (never guess). It
+   should also override :meth:`Engine.unknown_phonemes`, so that a lexicon entry the voice
+   cannot say is refused, with its file and line, before a render starts.
 
 A render never loads an engine whose utterances are all in the cache: the cache key needs
 only :meth:`Engine.fingerprint`.
@@ -76,6 +85,9 @@ class Engine(ABC):
     """How many requests one :meth:`synthesize` call should get."""
     max_chars: ClassVar[int] = 400
     """The longest text one request should carry; longer sentences are split at clauses."""
+    phoneme_alphabet: ClassVar[str | None] = None
+    """The lexicon alphabet (``ipa``, ``arpabet``) this engine reads inside ``[[ ]]`` in a
+    request's text; None: it reads respellings only (see "How to add an engine", step 5)."""
 
     sample_rate: Hertz
     """Rate of the returned waveforms."""
@@ -96,6 +108,13 @@ class Engine(ABC):
     def model_key(cls, voice: VoiceProfile) -> str:
         """Voices with the same key share one loaded instance and may share a batch."""
         return cls.fingerprint(voice)
+
+    @classmethod
+    def unknown_phonemes(cls, voice: VoiceProfile, phonemes: str) -> tuple[str, ...]:
+        """The symbols of ``phonemes`` (written in :attr:`phoneme_alphabet`) that ``voice``
+        cannot say, in order, each once; known from the profile without loading the model.
+        The default (an engine without an alphabet never gets phonemes) is none."""
+        return ()
 
     @classmethod
     def runs_on(cls, voice: VoiceProfile) -> str:

@@ -11,6 +11,13 @@ Profile parameters::
       noise_scale: 0.667
       noise_w_scale: 0.8
 
+Phonemes from a pronunciation lexicon come inside the text as ``[[ tʃˈɛʃɚ ]]`` (espeak-ng
+IPA, :attr:`PiperEngine.phoneme_alphabet`): piper reads such a block as raw phonemes, one per
+code point. castline first writes the block as espeak-ng's output is written (NFD, as piper
+normalizes espeak's phonemes; tie bars dropped: ``t͡ʃ`` is ``tʃ`` to espeak) and refuses a
+symbol the voice's ``phoneme_id_map`` lacks with a :class:`~castline.errors.LexiconError`
+(piper itself would log it and skip it, and say the word wrongly).
+
 A take is a pure function of its text, voice and seed. Piper's VITS graph samples inside
 the model (``RandomNormalLike`` nodes: the stochastic duration predictor's noise and the
 prior's noise) from onnxruntime's own generator, which cannot be seeded per run: the same
@@ -76,6 +83,7 @@ import json
 import logging
 import os
 import re
+import unicodedata
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -88,7 +96,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from castline.digest import digest, file_sha256
-from castline.errors import EngineError, VoiceError, shorten
+from castline.errors import EngineError, LexiconError, VoiceError, quoted, shorten
+from castline.text.lexicon import PHONEME_BLOCK_RE, phoneme_block
 from voices.engines.base import Engine, SynthesisRequest, engine_params
 from voices.engines.piper_noise import SeededSession, UnsupportedRandomOp
 from voices.profile import VoiceProfile
@@ -247,12 +256,31 @@ def _speaker_id(voice: VoiceProfile, params: PiperParams, config: dict[str, Any]
     return params.speaker
 
 
+_TIE_BARS = str.maketrans("", "", "\u0361\u035c")
+ESPEAK_PHONEMES = "espeak"
+"""The ``phoneme_type`` of voices that read espeak-ng IPA (the others read text, pinyin...)."""
+
+
+def piper_symbols(phonemes: str) -> list[str]:
+    """The symbols piper makes of IPA inside ``[[ ]]``: one per code point of the NFD form,
+    tie bars dropped, spaces (word breaks) kept."""
+    return list(unicodedata.normalize("NFD", " ".join(phonemes.split())).translate(_TIE_BARS))
+
+
+def _unknown_symbols(phonemes: str, config: dict[str, Any]) -> tuple[str, ...]:
+    if config.get("phoneme_type", ESPEAK_PHONEMES) != ESPEAK_PHONEMES:
+        return tuple(dict.fromkeys(piper_symbols(phonemes)))  # such a voice reads no IPA
+    known = config["phoneme_id_map"]
+    return tuple(dict.fromkeys(s for s in piper_symbols(phonemes) if s not in known))
+
+
 class PiperEngine(Engine):
     """One loaded Piper model; several profiles on the same model share it (speaker, scales per request)."""
 
     name: ClassVar[str] = "piper"
     preferred_batch_size: ClassVar[int] = 32
     max_chars: ClassVar[int] = 400
+    phoneme_alphabet: ClassVar[str | None] = "ipa"
 
     def __init__(self, files: _VoiceFiles, sessions: int | None = None, *, separate: bool = SEPARATE_SESSIONS) -> None:
         import onnx
@@ -267,6 +295,7 @@ class PiperEngine(Engine):
         self.separate = separate
         """Whether each of those runs has an onnxruntime session of its own (else they share one)."""
         self._config = _read_config(files.config)
+        self._config_path = files.config
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # parallelism comes from `sessions` (see synthesize)
         options.inter_op_num_threads = 1
@@ -307,6 +336,12 @@ class PiperEngine(Engine):
         )
 
     @classmethod
+    def unknown_phonemes(cls, voice: VoiceProfile, phonemes: str) -> tuple[str, ...]:
+        """The symbols of IPA ``phonemes`` that the voice's ``phoneme_id_map`` lacks (all of
+        them for a voice that does not read espeak-ng IPA)."""
+        return _unknown_symbols(phonemes, _read_config(_files(voice, _params(voice)).config))
+
+    @classmethod
     def model_key(cls, voice: VoiceProfile) -> str:
         files = _files(voice, _params(voice))
         return digest({"model": file_sha256(files.model), "config": file_sha256(files.config)})
@@ -342,9 +377,10 @@ class PiperEngine(Engine):
             speaker = None
         elif speaker is None:
             speaker = config.default_speaker_id
+        text = self._with_phonemes(request.text)
         chunks: list[np.ndarray] = []
         try:
-            sentences = [p for p in self._voice.phonemize(request.text) if p]
+            sentences = [p for p in self._voice.phonemize(text) if p]
             for stream, phonemes in enumerate(sentences):
                 ids = self._voice.phonemes_to_ids(phonemes)
                 feeds: dict[str, np.ndarray] = {
@@ -361,3 +397,21 @@ class PiperEngine(Engine):
         if not chunks:
             return np.zeros(0, dtype=np.float32)
         return np.concatenate(chunks).astype(np.float32, copy=False)
+
+    def _with_phonemes(self, text: str) -> str:
+        """``text`` with each ``[[ ]]`` block written as piper should read it (see the module
+        docstring); a :class:`~castline.errors.LexiconError` for a symbol this voice lacks."""
+
+        def block(match: re.Match[str]) -> str:
+            unknown = _unknown_symbols(match.group(1), self._config)
+            if unknown:
+                shown = ", ".join(f"{quoted(s)} (U+{ord(s):04X})" for s in unknown[:5])
+                raise LexiconError(
+                    self._config_path,
+                    None,
+                    f"this Piper voice cannot say {shown} in {quoted(match.group(), 80)} (from a pronunciation "
+                    "lexicon: write the entry in the espeak-ng IPA its phoneme_id_map lists, or give a respelling)",
+                )
+            return phoneme_block("".join(piper_symbols(match.group(1))))
+
+        return PHONEME_BLOCK_RE.sub(block, text) if "[[" in text else text

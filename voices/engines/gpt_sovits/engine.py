@@ -276,6 +276,9 @@ class GPTSoVITSEngine(Engine):
     preferred_batch_size: ClassVar[int] = 16
     max_chars: ClassVar[int] = 150
     """About 10 s of English, 30 s of Chinese: well inside what the model was trained on."""
+    phoneme_alphabet: ClassVar[str | None] = "arpabet"
+    """Its English g2p emits ARPAbet with stress digits; ``[[ AH0 B AW1 T ]]`` in a request's
+    text is spoken as exactly those phones (:mod:`.text`)."""
 
     def __init__(self, files: ModelFiles, where: str | Path = "") -> None:
         import torch
@@ -361,6 +364,15 @@ class GPTSoVITSEngine(Engine):
         if timbre is not None:  # absent otherwise: voices without one keep their fingerprints
             identity["timbre"] = file_sha256(timbre)
         return digest(identity)
+
+    @classmethod
+    def unknown_phonemes(cls, voice: VoiceProfile, phonemes: str) -> tuple[str, ...]:
+        """The symbols of ``phonemes`` outside the v1 table, which every checkpoint version's
+        table holds (v2 only appends), so that the check needs no checkpoint."""
+        from voices.engines.gpt_sovits.text.symbols import symbol_ids
+
+        known = symbol_ids("v1")
+        return tuple(dict.fromkeys(s for s in phonemes.split() if s not in known))
 
     @classmethod
     def model_key(cls, voice: VoiceProfile) -> str:

