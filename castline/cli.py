@@ -2,6 +2,8 @@
 
     castline validate MANIFEST     check a manifest, its voices and its source without rendering
     castline chapters MANIFEST     list the book's chapters as ``chapters.select`` numbers them
+    castline characters MANIFEST   list the speakers of the book's quotations, to build the cast
+    castline cast MANIFEST         write the cast sheet: every utterance with its speaker, to correct
     castline render MANIFEST       render it (Prefect, embedded; no server needed)
     castline voices                list the voice profiles a project can use
 
@@ -141,6 +143,82 @@ def chapters(
         Console().print(table)
         for warning in book.warnings:
             console.print(f"[yellow]warning:[/] {escape(f'{book_path.name}: {warning}')}", highlight=False)
+
+    guarded(run)
+
+
+def _audiobook_plan(manifest: Path) -> Any:
+    from flows.preflight import AudiobookPlan
+
+    plan = _preflight(manifest, None, None)
+    if not isinstance(plan, AudiobookPlan):
+        fail(f"{manifest}: a {plan.project.manifest.kind} manifest has no book to attribute")
+    return plan
+
+
+@app.command()
+def characters(manifest: Path = ManifestArg) -> None:
+    """List who speaks the quotations of MANIFEST's chapters: counts, an example, the voice cast."""
+    _setup(False)
+
+    def run() -> None:
+        from collections import Counter
+
+        from flows.audiobook_plan import characters_of
+        from tasks.attribution import attribute_chapter
+
+        plan = _audiobook_plan(manifest)
+        m = plan.manifest
+        counts: Counter[str] = Counter()
+        rules: dict[str, Counter[str]] = {}
+        example: dict[str, str] = {}
+        for chapter in plan.chapters:
+            for spans in attribute_chapter(chapter.paragraphs, characters_of(m), default_speaker=m.dialogue.default_speaker):
+                for a in (a for a in spans if a.span.quoted):
+                    counts[a.speaker] += 1
+                    rules.setdefault(a.speaker, Counter())[a.rule] += 1
+                    example.setdefault(a.speaker, a.span.text)
+        table = Table(title=escape(f"Speakers of {len(plan.chapters)} chapters ({plan.source.name})"))
+        for column in ("speaker", "quotations", "found by", "voice", "example"):
+            table.add_column(column, justify="right" if column == "quotations" else "left")
+        for speaker, count in counts.most_common():
+            how = ", ".join(f"{rule} {n}" for rule, n in rules[speaker].most_common())
+            cast = "listed" if speaker in m.characters else "not listed"
+            voice = f"{plan.cast.role_for(speaker)}: {plan.cast.voice_for(speaker).name} ({cast})"
+            text = example[speaker] if len(example[speaker]) <= 60 else example[speaker][:59] + "\u2026"
+            table.add_row(escape(speaker), str(count), how, escape(voice), escape(text))
+        Console().print(table)
+        if not m.attributes_dialogue:
+            console.print("The narrator reads every quotation: list characters (or a 'dialogue' voice) in the manifest "
+                          "to give them voices.", highlight=False)
+
+    guarded(run)
+
+
+@app.command()
+def cast(
+    manifest: Path = ManifestArg,
+    sheet: Path | None = typer.Option(None, "--sheet", help="Where to write it (default: the manifest's cast sheet)."),
+) -> None:
+    """Write MANIFEST's cast sheet: every utterance with its speaker and how it was found, to correct."""
+    _setup(False)
+
+    def run() -> None:
+        from collections import Counter
+
+        from flows.audiobook_plan import write_the_script
+        from flows.preflight import cast_sheet_path
+        from tasks.cast_sheet import write_cast_sheet
+
+        plan = _audiobook_plan(manifest)
+        if not plan.manifest.attributes_dialogue:
+            fail(f"{manifest}: no characters (or 'dialogue' voice) listed, so the narrator reads everything and there is "
+                 f"nothing to cast; see castline characters {manifest}")
+        script = write_the_script(plan)
+        target = sheet or cast_sheet_path(plan.project)
+        write_cast_sheet(script, target)
+        speakers = Counter(u.speaker for u in script)
+        print(f"{target}: {len(script)} utterances; " + ", ".join(f"{s} {n}" for s, n in speakers.most_common()))
 
     guarded(run)
 

@@ -9,11 +9,17 @@ unchanged re-render then costs reading the book and writing its script, not a fl
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from castline.cache import AudioStore
 from castline.digest import digest
+from castline.manifest import AudiobookManifest
 from castline.model import Utterance
-from flows.preflight import AudiobookPlan, engine_max_chars
+from castline.text.lexicon import Lexicon
+from flows.preflight import AudiobookPlan, cast_sheet_path, engine_max_chars
+from tasks.attribution import Character
 from tasks.cast import NARRATOR, cast_utterances
+from tasks.cast_sheet import apply_cast_sheet, read_cast_sheet
 from tasks.chapters import find_mastered, group_takes
 from tasks.deliver import BookTags
 from tasks.deliverables import AudiobookFormats, audiobook_deliverables
@@ -22,9 +28,14 @@ from tasks.master import MasteringSpec
 from tasks.publish import published_state
 from tasks.script import Pacing, write_script
 from tasks.synthesize import plan_takes
+from voices.engines import engine_class
+from voices.profile import VoiceProfile
 
 __all__ = [
     "write_the_script",
+    "script_notes",
+    "characters_of",
+    "sheet_speakers",
     "mastering_spec",
     "delivery_formats",
     "book_tags",
@@ -41,14 +52,67 @@ REPORT_FILES = ("report.json", "report.md", "report.html", REVIEW_CSV)
 
 
 def write_the_script(plan: AudiobookPlan) -> list[Utterance]:
-    """The utterances of the chosen chapters, cast, with their takes planned."""
+    """The utterances of the chosen chapters, their speakers as the cast sheet corrects them,
+    cast, pronounced as the lexicons say, with their takes planned."""
+    return _script(plan)[0]
+
+
+def script_notes(plan: AudiobookPlan) -> list[str]:
+    """What the cast sheet and the lexicons say about the script: rows left out, entries that
+    match nothing (for the preflight's warnings)."""
+    return _script(plan)[1]
+
+
+def characters_of(manifest: AudiobookManifest) -> dict[str, Character]:
+    """The manifest's characters, for the attribution sieve."""
+    return {name: Character(name, tuple(c.aliases), c.gender) for name, c in manifest.characters.items()}
+
+
+def sheet_speakers(manifest: AudiobookManifest, script: list[Utterance]) -> dict[str, str]:
+    """Every name a cast sheet row may give (as written and case-folded) -> the speaker it means."""
+    names = {NARRATOR: NARRATOR, manifest.dialogue.default_speaker: manifest.dialogue.default_speaker}
+    names |= {u.speaker: u.speaker for u in script}
+    for name, c in manifest.characters.items():
+        names |= dict.fromkeys([name, *c.aliases], name)
+    return names | {k.casefold(): v for k, v in names.items()}
+
+
+def _script(plan: AudiobookPlan) -> tuple[list[Utterance], list[str]]:
     m = plan.manifest
     p = m.pauses
     script = write_script(
         plan.chapters, language=m.language, pacing=Pacing(p.sentence, p.paragraph, p.title),
         max_chars=m.engine.max_chars or engine_max_chars(plan), speak_titles=m.chapters.speak_titles,
+        characters=characters_of(m) if m.attributes_dialogue else None, default_speaker=m.dialogue.default_speaker,
     )
-    return plan_takes(cast_utterances(script, plan.cast), plan.cast.voices, language=m.language, seed=m.engine.seed)
+    notes: list[str] = []
+    sheet = cast_sheet_path(plan.project)
+    if sheet.is_file():
+        script, notes = apply_cast_sheet(script, read_cast_sheet(sheet), sheet_speakers(m, script), sheet.name)
+    cast = cast_utterances(script, plan.cast)
+    pronounced, unused = _pronounce(cast, plan.lexicon, plan.cast.voices)
+    return plan_takes(pronounced, plan.cast.voices, language=m.language, seed=m.engine.seed), notes + unused
+
+
+def _pronounce(script: list[Utterance], lexicon: Lexicon, voices: dict[str, VoiceProfile]) -> tuple[list[Utterance], list[str]]:
+    """The utterances with the text their engine is given where lexicon entries apply, and a
+    message for each entry that applied nowhere."""
+    if not lexicon.entries:
+        return script, []
+    alphabets = {name: engine_class(v).phoneme_alphabet for name, v in voices.items()}
+    applied: set[str] = set()
+    out = []
+    for u in script:
+        said, entries = lexicon.apply(u.text, alphabets[u.voice])
+        applied.update(e.where for e in entries)
+        out.append(replace(u, pronounced=said) if entries else u)
+    unused = [e for e in lexicon.entries if e.where not in applied]
+    matched = {e.where for u in script for e in lexicon.matches(u.text)} if unused else set()
+    return out, [
+        f"{e.where}: lexicon entry {e.grapheme!r} "
+        + ("has no respelling or phonemes the cast's engines read" if e.where in matched else "matches nothing in the chapters rendered")
+        for e in unused
+    ]
 
 
 def mastering_spec(plan: AudiobookPlan) -> MasteringSpec:

@@ -27,6 +27,7 @@ from castline.project import Project, load_project
 from castline.settings import STORAGE_ENV, shared_location
 from castline.storage import LocalStorage, Storage, open_storage
 from castline.tempfiles import remove_stale_temp_files
+from castline.text.lexicon import Lexicon, parse_pls, read_lexicon
 from tasks.cast import NARRATOR, Cast, find_voice
 from tasks.ingest import read_source
 from tasks.script import language_mismatch, select_chapters, unspoken_content
@@ -35,6 +36,7 @@ from voices.engines import engine_class
 __all__ = [
     "Plan", "AudiobookPlan", "PREFLIGHTS", "preflight", "hand_over", "plan_for", "CACHE_SETTING", "cast_voices",
     "cache_storage", "chapter_storage", "check_output_tree", "holding_output", "voice_language_warnings",
+    "cast_sheet_path",
 ]
 
 CACHE_SETTING = "--cache-dir / CASTLINE_CACHE_DIR"
@@ -64,6 +66,8 @@ class Plan:
         """(path, size, mtime) of every file the plan was made from."""
         files = [self.project.manifest_path, *self.project.inputs.values()]
         files += [p.path for p in self.cast.roles.values() if p.path]
+        sheet = cast_sheet_path(self.project)
+        files += [sheet] if self.project.manifest.kind == "audiobook" and sheet.is_file() else []
         return tuple((str(f), (st := os.stat(f)).st_size, st.st_mtime_ns) for f in files)
 
 
@@ -77,6 +81,8 @@ class AudiobookPlan(Plan):
     """The manifest's cover file, else the book's own cover; decoded once to be sure it is an image."""
     chapter_store: Storage
     """The mastered chapters."""
+    lexicon: Lexicon = Lexicon()
+    """The manifest's pronunciation lexicon, then the book's own."""
 
     def storages(self) -> list[Storage]:
         return [*super().storages(), self.chapter_store]
@@ -96,6 +102,25 @@ class AudiobookPlan(Plan):
         return f"{len(self.chapters)} of {len(self.book.chapters)} chapters, {words} words; {super().summary()}"
 
 
+def cast_sheet_path(project: Project) -> Path:
+    """Where an audiobook's cast sheet is: ``dialogue.cast_sheet``, else ``<manifest name>.cast.csv``
+    beside the manifest; it must lie in the project directory (``castline cast`` writes it)."""
+    m = project.manifest
+    named = getattr(getattr(m, "dialogue", None), "cast_sheet", None)
+    path = (project.root / (named or f"{project.manifest_path.stem}.cast.csv")).resolve()
+    if not inside(path, project.root):
+        raise ManifestError(project.manifest_path, "dialogue.cast_sheet", f"{named!r} is outside the project directory {project.root}")
+    return path
+
+
+def _lexicon(project: Project, book: Book) -> Lexicon:
+    """The manifest's lexicon with the book's own PLS lexicons after it (its entries win)."""
+    lexicon = read_lexicon(project.inputs["lexicon"]) if "lexicon" in project.inputs else Lexicon()
+    for where, document in book.pronunciation_lexicons:
+        lexicon = lexicon.merged(parse_pls(document, f"{project.inputs['source'].name}: {where}"))
+    return lexicon
+
+
 def cast_voices(project: Project, default_role: str = NARRATOR) -> Cast:
     """The manifest's ``voices``, each found and checked by its engine; an error names the role."""
     roles = {}
@@ -104,7 +129,8 @@ def cast_voices(project: Project, default_role: str = NARRATOR) -> Cast:
             roles[role] = find_voice(ref, (project.root,))
         except Exception as exc:  # any failure of a profile or its engine's check names the role
             raise ManifestError(project.manifest_path, f"voices.{role}", str(exc)) from None
-    return Cast(roles, default_role)
+    characters = getattr(project.manifest, "characters", {})
+    return Cast(roles, default_role, {name: c.role for name, c in characters.items() if c.role})
 
 
 CACHE_ENV = "CASTLINE_CACHE_DIR"
@@ -213,9 +239,15 @@ def preflight_audiobook(project: Project, cache: str | None = None) -> Audiobook
         raise ManifestError(project.manifest_path, "chapters.select", str(exc)) from None
     cover, cover_warnings = _cover(project, book)
     warnings = _warnings(m.language, cast, book, chapters, m.chapters.speak_titles, source) + cover_warnings
-    return AudiobookPlan(
-        project, cast, cache_storage(project, cache), warnings, book, chapters, cover, chapter_storage(project)
+    plan = AudiobookPlan(
+        project, cast, cache_storage(project, cache), warnings, book, chapters, cover, chapter_storage(project),
+        _lexicon(project, book),
     )
+    if plan.lexicon.entries or cast_sheet_path(project).is_file():
+        from flows.audiobook_plan import script_notes  # it builds on this module
+
+        warnings += script_notes(plan)
+    return plan
 
 
 def _preflight_dub(project: Project, cache: str | None = None) -> Plan:

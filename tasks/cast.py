@@ -1,15 +1,16 @@
 """Casting: who speaks each utterance.
 
-Every utterance carries a speaker, a *role* (``narrator``; later characters and subtitle
-actors). The cast maps roles to voice profiles; casting fills each utterance's voice from it.
-A role the cast does not name is read by the default role's voice, so a script can grow new
-roles (a character nobody cast yet) without failing.
+Every utterance carries a speaker: a *role* (``narrator``, a subtitle actor) or a character
+of the book (``Alice``). The cast maps roles to voice profiles, and characters to roles (the
+manifest's ``characters``); casting fills each utterance's voice from it. A speaker the cast
+does not name is read by the ``dialogue`` role's voice when there is one, else by the default
+role's, so a script can grow new speakers (a character nobody cast yet) without failing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,21 +22,32 @@ from voices.profile import VoiceProfile, find_profile
 if TYPE_CHECKING:
     from voices.registry import VoiceRegistry
 
-__all__ = ["NARRATOR", "Cast", "find_voice", "cast_utterances"]
+__all__ = ["NARRATOR", "DIALOGUE", "Cast", "find_voice", "cast_utterances"]
 
 NARRATOR = "narrator"
 """The role that reads an audiobook's text."""
+DIALOGUE = "dialogue"
+"""The role, when the manifest has one, that speaks the quotations of characters nobody cast."""
 
 
 @dataclass(frozen=True)
 class Cast:
-    """Role -> voice profile, and the role whose voice reads what nobody was cast for."""
+    """Role -> voice profile, character -> role, and the role whose voice reads what nobody was cast for."""
 
     roles: Mapping[str, VoiceProfile]
     default_role: str = NARRATOR
+    characters: Mapping[str, str] = field(default_factory=dict)
+    """Character -> the role that speaks it."""
 
-    def voice_for(self, role: str) -> VoiceProfile:
-        return self.roles.get(role) or self.roles[self.default_role]
+    def role_for(self, speaker: str) -> str:
+        """The role that speaks for ``speaker``: its own, its character's, else ``dialogue`` or the default role."""
+        role = self.characters.get(speaker, speaker)
+        if role in self.roles:
+            return role
+        return DIALOGUE if DIALOGUE in self.roles and speaker != self.default_role else self.default_role
+
+    def voice_for(self, speaker: str) -> VoiceProfile:
+        return self.roles[self.role_for(speaker)]
 
     @property
     def voices(self) -> dict[str, VoiceProfile]:

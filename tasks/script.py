@@ -3,7 +3,10 @@
 The script is the utterance table (see :mod:`castline.model`): for each chapter, its title
 (when titles are spoken), then every sentence of every paragraph, normalized for speech and
 cut to the engine's maximum length, with the pause that follows it. An audiobook's text is
-read by the narrator role; casting (:mod:`tasks.cast`) gives each role its voice.
+read by the narrator role, unless its characters speak: then each paragraph is first cut into
+narration and quotations, and each quotation is spoken by the speaker the sieve of
+:mod:`tasks.attribution` finds (the narrator still reads the speech tags). Casting
+(:mod:`tasks.cast`) gives each speaker its voice.
 
 Two checks for the preflight warn before anything is rendered: :func:`unspoken_content` (text
 the script would leave unspoken: emoji-only paragraphs, chapters with nothing to speak, left out)
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from castline.errors import quoted
@@ -24,6 +27,7 @@ from castline.text import has_speech, script_paragraph, script_title
 from castline.text.scripts import expected_scripts, language_name, script_counts
 from castline.text.sentences import grapheme_boundaries
 from castline.text.typography import clean
+from tasks.attribution import NARRATION, UNKNOWN_SPEAKER, Character, attribute_chapter
 from tasks.cast import NARRATOR
 
 __all__ = ["Pacing", "select_chapters", "write_script", "unspoken_content", "language_mismatch"]
@@ -81,31 +85,46 @@ def write_script(
     pacing: Pacing,
     max_chars: int,
     speak_titles: bool = True,
+    characters: Mapping[str, Character] | None = None,
+    default_speaker: str = UNKNOWN_SPEAKER,
 ) -> list[Utterance]:
-    """Every utterance of ``chapters``, spoken by the narrator role (not yet cast).
+    """Every utterance of ``chapters``, each with its speaker (not yet cast).
 
-    Each utterance's text is at most ``max_chars`` characters, whatever the book holds. A
-    paragraph or title with nothing to say (no letter or digit once normalized: ``* * *``, an
-    emoji) gives no utterance; :func:`unspoken_content` says which, before rendering.
+    Without ``characters`` the narrator reads everything; with them (even none), quotations
+    are spoken by their speakers (:func:`tasks.attribution.attribute_chapter`, with
+    ``default_speaker`` for those it cannot attribute) and each utterance records how its
+    speaker was found. Each utterance's text is at most ``max_chars`` characters, whatever the
+    book holds. A paragraph or title with nothing to say (no letter or digit once normalized:
+    ``* * *``, an emoji) gives no utterance; :func:`unspoken_content` says which, before
+    rendering.
     """
     script: list[Utterance] = []
     for chapter in chapters:
-        lines: list[tuple[str, float]] = []
+        lines: list[tuple[str, float, str, str]] = []
         if speak_titles and (pieces := script_title(chapter.title, language, max_chars)):
-            lines += [(p, pacing.sentence_s) for p in pieces[:-1]] + [(pieces[-1], pacing.title_s)]
-        for paragraph in chapter.paragraphs:
-            sentences = script_paragraph(paragraph, language, max_chars)
-            lines += [(s, pacing.sentence_s) for s in sentences[:-1]]
-            lines += [(s, pacing.paragraph_s) for s in sentences[-1:]]
-        for index, (text, pause) in enumerate(lines):
+            lines += [(p, pacing.sentence_s, NARRATOR, NARRATION) for p in pieces[:-1]]
+            lines += [(pieces[-1], pacing.title_s, NARRATOR, NARRATION)]
+        if characters is None:
+            parts = [[(paragraph, NARRATOR, "")] for paragraph in chapter.paragraphs]
+        else:
+            parts = [
+                [(a.span.text, a.speaker, a.rule) for a in spans]
+                for spans in attribute_chapter(chapter.paragraphs, characters, default_speaker=default_speaker)
+            ]
+        for paragraph in parts:
+            spoken = [(s, who, rule) for text, who, rule in paragraph for s in script_paragraph(text, language, max_chars)]
+            lines += [(s, pacing.sentence_s, who, rule) for s, who, rule in spoken[:-1]]
+            lines += [(s, pacing.paragraph_s, who, rule) for s, who, rule in spoken[-1:]]
+        for index, (text, pause, speaker, rule) in enumerate(lines):
             script.append(
                 Utterance(
                     id=utterance_id(chapter.id, index, text),
                     chapter=chapter.id,
                     index=index,
-                    speaker=NARRATOR,
+                    speaker=speaker,
                     text=text,
                     pause_after=pause,
+                    attributed_by=rule if characters is not None else "",
                 )
             )
     return script

@@ -56,13 +56,19 @@ def plan_takes(
     fingerprints = {name: voice_fingerprint(v) for name, v in voices.items()}
     planned = []
     for u in utterances:
-        s = take_seed(u.text, fingerprints[u.voice], seed)
-        planned.append(replace(u, seed=s, cache_key=utterance_key(fingerprints[u.voice], u.text, s, language)))
+        said = spoken_text(u)
+        s = take_seed(said, fingerprints[u.voice], seed)
+        planned.append(replace(u, seed=s, cache_key=utterance_key(fingerprints[u.voice], said, s, language)))
     return planned
 
 
+def spoken_text(u: Utterance) -> str:
+    """What the engine is given: the text, as the pronunciation lexicon changed it (if it did)."""
+    return u.pronounced if u.pronounced is not None else u.text
+
+
 def _request(u: Utterance, voices: Mapping[str, VoiceProfile], language: str) -> SynthesisRequest:
-    return SynthesisRequest(text=u.text, voice=voices[u.voice], seed=u.seed or 0, language=language)
+    return SynthesisRequest(text=spoken_text(u), voice=voices[u.voice], seed=u.seed or 0, language=language)
 
 
 def _key(u: Utterance) -> str:
@@ -133,6 +139,8 @@ def synthesize_batch(
     gate_id = gate_digest(gate) if gate is not None else ""
     for u, (audio, qa) in zip(batch, kept):
         meta: dict[str, object] = {"text": u.text, "voice": voices[u.voice].name, "engine": engine, "seed": u.seed or 0}
+        if u.pronounced is not None:
+            meta["pronounced"] = u.pronounced
         if qa is not None:
             meta |= {"seed": qa.seed, "qa": qa.to_meta(gate_id)}
         store.put(_key(u), audio, rate, meta)

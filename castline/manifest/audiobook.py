@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, StrictInt, StrictStr, field_validator
+from pydantic import BeforeValidator, Field, StrictInt, StrictStr, field_validator, model_validator
 
 from castline.errors import quoted
 from castline.manifest.base import ManifestBase, MultilineTagText, OutputBase, PathText, Section, TagText
 from castline.model import Decibels, Seconds
 
-__all__ = ["AudiobookManifest", "ChapterSelection", "Pauses", "Mastering", "AudiobookOutput"]
+__all__ = ["AudiobookManifest", "ChapterSelection", "Pauses", "Mastering", "AudiobookOutput", "CharacterEntry", "Dialogue"]
 
 
 def _chapter_item(value: object) -> object:
@@ -79,6 +79,27 @@ class Mastering(Section):
     """Level of the room tone laid under the speech, dBFS RMS (ACX noise floor: at most -60)."""
 
 
+class CharacterEntry(Section):
+    """A character of the book: the voice role that speaks its quotations, the other names
+    the text gives it, and its gender (for ``he``/``she`` in speech tags)."""
+
+    role: str | None = None
+    """A role of ``voices`` (default: the ``dialogue`` role if there is one, else the narrator)."""
+    aliases: list[TagText] = []
+    """Other names in the text: ``the Mad Hatter``, ``Mrs. Joe``; ``I`` for a first-person narrator."""
+    gender: Literal["female", "male"] | None = None
+
+
+class Dialogue(Section):
+    """How quotations are attributed (:mod:`tasks.attribution`) and corrected."""
+
+    default_speaker: TagText = Field("unknown", min_length=1)
+    """The speaker of a quotation the sieve cannot attribute."""
+    cast_sheet: PathText | None = None
+    """The cast sheet (``castline cast`` writes it; a render applies it), relative to the
+    manifest; default: ``<manifest name>.cast.csv`` beside it."""
+
+
 AudiobookFormat = Literal["m4b", "mp3"]
 
 
@@ -125,6 +146,13 @@ class AudiobookManifest(ManifestBase):
     cover: PathText | None = None
     """Cover image file (default: the book's own cover, if any)."""
     chapters: ChapterSelection = ChapterSelection()
+    characters: dict[TagText, CharacterEntry] = {}
+    """Character name -> its entry. With characters (or a ``dialogue`` voice), quotations are
+    spoken by their speakers' voices; without, the narrator reads everything."""
+    dialogue: Dialogue = Dialogue()
+    lexicon: PathText | None = None
+    """A pronunciation lexicon (YAML or W3C PLS), relative to the manifest; the book's own PLS
+    lexicons apply too, this one's entries first."""
     pauses: Pauses = Pauses()
     mastering: Mastering = Mastering()
     output: AudiobookOutput = AudiobookOutput()
@@ -136,5 +164,23 @@ class AudiobookManifest(ManifestBase):
             raise ValueError("an audiobook needs a 'narrator' voice")
         return voices
 
+    @model_validator(mode="after")
+    def _roles_exist(self) -> AudiobookManifest:
+        for name, character in self.characters.items():
+            if character.role is not None and character.role not in self.voices:
+                raise ValueError(f"characters.{name}.role: {character.role!r} is not a role of 'voices' "
+                                 f"({', '.join(sorted(self.voices))})")
+        return self
+
+    @property
+    def attributes_dialogue(self) -> bool:
+        """Whether quotations get their speakers' voices: characters are listed or a ``dialogue`` voice is."""
+        return bool(self.characters) or "dialogue" in self.voices
+
     def input_files(self) -> dict[str, str]:
-        return {"source": self.source, **({"cover": self.cover} if self.cover else {})}
+        files = {"source": self.source}
+        if self.cover:
+            files["cover"] = self.cover
+        if self.lexicon:
+            files["lexicon"] = self.lexicon
+        return files
