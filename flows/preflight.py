@@ -121,6 +121,18 @@ def _lexicon(project: Project, book: Book) -> Lexicon:
     return lexicon
 
 
+def _check_phonemes(lexicon: Lexicon, cast: Cast) -> None:
+    """Refuse a lexicon entry whose phonemes a cast voice that would read them cannot say
+    (the engine would skip or misread them), naming the entry's file and line."""
+    for profile in {p.name: p for p in cast.roles.values()}.values():
+        engine = engine_class(profile)
+        alphabet = engine.phoneme_alphabet
+        for entry in lexicon.entries if alphabet else ():
+            if alphabet in entry.phonemes and (bad := engine.unknown_phonemes(profile, entry.phonemes[alphabet])):
+                symbols = " ".join(f"{s!r} (U+{ord(s[0]):04X})" for s in bad)
+                raise InputError(entry.where, f"voice {profile.name!r} cannot say the phonemes {symbols} of {entry.grapheme!r}")
+
+
 def cast_voices(project: Project, default_role: str = NARRATOR) -> Cast:
     """The manifest's ``voices``, each found and checked by its engine; an error names the role."""
     roles = {}
@@ -239,9 +251,10 @@ def preflight_audiobook(project: Project, cache: str | None = None) -> Audiobook
         raise ManifestError(project.manifest_path, "chapters.select", str(exc)) from None
     cover, cover_warnings = _cover(project, book)
     warnings = _warnings(m.language, cast, book, chapters, m.chapters.speak_titles, source) + cover_warnings
+    lexicon = _lexicon(project, book)
+    _check_phonemes(lexicon, cast)
     plan = AudiobookPlan(
-        project, cast, cache_storage(project, cache), warnings, book, chapters, cover, chapter_storage(project),
-        _lexicon(project, book),
+        project, cast, cache_storage(project, cache), warnings, book, chapters, cover, chapter_storage(project), lexicon
     )
     if plan.lexicon.entries or cast_sheet_path(project).is_file():
         from flows.audiobook_plan import script_notes  # it builds on this module
