@@ -127,7 +127,9 @@ def _check_phonemes(lexicon: Lexicon, cast: Cast) -> None:
     for profile in {p.name: p for p in cast.roles.values()}.values():
         engine = engine_class(profile)
         alphabet = engine.phoneme_alphabet
-        for entry in lexicon.entries if alphabet else ():
+        if alphabet is None:
+            continue
+        for entry in lexicon.entries:
             if alphabet in entry.phonemes and (bad := engine.unknown_phonemes(profile, entry.phonemes[alphabet])):
                 symbols = " ".join(f"{s!r} (U+{ord(s[0]):04X})" for s in bad)
                 raise InputError(entry.where, f"voice {profile.name!r} cannot say the phonemes {symbols} of {entry.grapheme!r}")
