@@ -71,10 +71,10 @@ def test_a_character_cast_to_a_role_that_does_not_exist_is_a_manifest_error(tmp_
 
 def test_the_books_pls_applies_after_the_manifests_lexicon(tmp_path: Path) -> None:
     from flows.audiobook_plan import write_the_script
-    from flows.preflight import preflight
+    from flows.preflight import preflight_audiobook
 
     (tmp_path / "lexicon.yaml").write_text("Hermione: her MY oh nee\n", encoding="utf-8")
-    plan = preflight(load_project(_project(tmp_path, lexicon="lexicon.yaml", characters={"Harry": {"gender": "male"}})))
+    plan = preflight_audiobook(load_project(_project(tmp_path, lexicon="lexicon.yaml", characters={"Harry": {"gender": "male"}})))
     said = {u.text: u.pronounced for u in write_the_script(plan)}
     assert said["Hello, Hermione"] == "Hello, her my oh nee"  # the manifest's entry, not the book's alias
     assert said["It rained on Cheshire."] == "It rained on [[ tʃˈɛʃɚ ]]."  # the book's PLS, IPA for Piper
