@@ -66,6 +66,8 @@ class Chapter:
     """Where the chapter starts in the source: ``document.xhtml#anchor``."""
     depth: int = 1
     """Nesting depth in the table of contents (1 = top level)."""
+    speak_title: bool = True
+    """Whether the title is spoken at its start (when titles are): not for the credits."""
 
     @property
     def word_count(self) -> int:

@@ -33,6 +33,7 @@ from flows.audiobook_plan import (
     book_tags,
     delivery_formats,
     mastering_spec,
+    sample_takes,
     script_digest,
     write_the_script,
 )
@@ -44,6 +45,7 @@ from tasks.deliver import BookTags
 from tasks.deliverables import AudiobookFormats, Made, Maker, Production, audiobook_deliverables, chapter_mp3
 from tasks.gate import REVIEW_CSV, review_csv
 from tasks.master import MasteringSpec
+from tasks.packages import write_packages
 from tasks.publish import Staging
 from tasks.report import ChapterReport, RenderReport, to_json, to_markdown
 from tasks.review import audiobook_page, write_page
@@ -171,6 +173,16 @@ def synthesize_and_master(plan: AudiobookPlan, script: list[Utterance], stores: 
     return Spoken(total, synthesis_s, mastering.results())
 
 
+def master_sample(plan: AudiobookPlan, script: list[Utterance], stores: Stores) -> tuple[MasteredChapter | None, str | None]:
+    """The retail sample, mastered like a chapter (or found mastered), or None and why there is none."""
+    takes, why_not = sample_takes(plan, script, stores.takes)
+    if takes is None:
+        return None, why_not
+    m = plan.manifest
+    return render_chapter(takes, stores.takes, stores.chapters, head_s=m.pauses.head, tail_s=m.pauses.tail,
+                          spec=mastering_spec(plan)), None
+
+
 def deliver(
     plan: AudiobookPlan, script: list[Utterance], mastered: list[MasteredChapter], stores: Stores,
     production: Production, report: RenderReport, started: float,
@@ -182,7 +194,15 @@ def deliver(
     ``report`` lacks the delivered files and the wall time since ``started`` (monotonic).
     """
     staging = production.staging
-    files = finish_task(production, audiobook_deliverables(delivery_formats(plan), mastered, book_tags(plan)))
+    sample, why_not = master_sample(plan, script, stores)
+    if why_not:
+        report = replace(report, warnings=[*report.warnings, why_not])
+    formats, tags = delivery_formats(plan), book_tags(plan)
+    deliverables = audiobook_deliverables(formats, mastered, tags, sample)
+    files = finish_task(production, deliverables)
+    if formats.packages:
+        notes = write_packages(staging, formats.packages, formats.stem, deliverables, files, mastered, tags)
+        report = replace(report, warnings=[*report.warnings, *notes])
     gate = gate_verdict(plan, script, stores.takes, [f.path for f in files if not f.acx_ok])
     table = to_table(with_durations(script, stores.takes))
     parquet, csv = (staging.path(name, script_digest(script)) for name in SCRIPT_FILES)

@@ -15,17 +15,20 @@ from castline.cache import AudioStore
 from castline.digest import digest
 from castline.manifest import AudiobookManifest
 from castline.model import Utterance
+from castline.text import script_title
 from castline.text.lexicon import Lexicon
-from flows.preflight import AudiobookPlan, cast_sheet_path, engine_max_chars
+from flows.preflight import AudiobookPlan, cast_sheet_path, engine_max_chars, narrator_name
 from tasks.attribution import Character
 from tasks.cast import NARRATOR, cast_utterances
 from tasks.cast_sheet import apply_cast_sheet, read_cast_sheet
-from tasks.chapters import find_mastered, group_takes
+from tasks.chapters import ChapterTakes, MasteredChapter, find_mastered, group_takes
 from tasks.deliver import BookTags
 from tasks.deliverables import AudiobookFormats, audiobook_deliverables
 from tasks.gate import REVIEW_CSV, all_checked
 from tasks.master import MasteringSpec
+from tasks.packages import package_contents
 from tasks.publish import published_state
+from tasks.sample import retail_sample
 from tasks.script import Pacing, write_script
 from tasks.synthesize import plan_takes
 from voices.engines import engine_class
@@ -36,6 +39,7 @@ __all__ = [
     "script_notes",
     "characters_of",
     "sheet_speakers",
+    "sample_takes",
     "mastering_spec",
     "delivery_formats",
     "book_tags",
@@ -82,7 +86,7 @@ def _script(plan: AudiobookPlan) -> tuple[list[Utterance], list[str]]:
     p = m.pauses
     script = write_script(
         plan.chapters, language=m.language, pacing=Pacing(p.sentence, p.paragraph, p.title),
-        max_chars=m.engine.max_chars or engine_max_chars(plan), speak_titles=m.chapters.speak_titles,
+        max_chars=_max_chars(plan), speak_titles=m.chapters.speak_titles,
         characters=characters_of(m) if m.attributes_dialogue else None, default_speaker=m.dialogue.default_speaker,
     )
     notes: list[str] = []
@@ -92,6 +96,30 @@ def _script(plan: AudiobookPlan) -> tuple[list[Utterance], list[str]]:
     cast = cast_utterances(script, plan.cast)
     pronounced, unused = _pronounce(cast, plan.lexicon, plan.cast.voices)
     return plan_takes(pronounced, plan.cast.voices, language=m.language, seed=m.engine.seed), notes + unused
+
+
+def _max_chars(plan: AudiobookPlan) -> int:
+    return plan.manifest.engine.max_chars or engine_max_chars(plan)
+
+
+def sample_takes(plan: AudiobookPlan, script: list[Utterance], takes: AudioStore) -> tuple[ChapterTakes | None, str | None]:
+    """The retail sample's takes (all stored already), or None and why there is none."""
+    m = plan.manifest
+    if not m.sample.enabled:
+        return None, None
+    titles = {
+        c.id: len(script_title(c.title, m.language, _max_chars(plan))) if m.chapters.speak_titles and c.speak_title else 0
+        for c in plan.chapters
+    }
+
+    def duration_of(key: str) -> float:
+        entry = takes.get(key)
+        if entry is None:
+            raise FileNotFoundError(f"take {key} of the retail sample is not in the cache {takes.storage.url}")
+        return entry.duration_s
+
+    return retail_sample(plan.chapters, script, duration_of, titles=titles, length_s=m.sample.length_s,
+                         head_s=m.pauses.head, tail_s=m.pauses.tail)
 
 
 def _pronounce(script: list[Utterance], lexicon: Lexicon, voices: dict[str, VoiceProfile]) -> tuple[list[Utterance], list[str]]:
@@ -122,13 +150,14 @@ def mastering_spec(plan: AudiobookPlan) -> MasteringSpec:
 
 def delivery_formats(plan: AudiobookPlan) -> AudiobookFormats:
     o = plan.manifest.output
-    return AudiobookFormats(tuple(o.formats), o.name or plan.manifest.title, o.m4b_bitrate, o.mp3_bitrate)
+    formats = tuple(o.formats) + (("mp3",) if o.packages and "mp3" not in o.formats else ())
+    return AudiobookFormats(formats, o.name or plan.manifest.title, o.m4b_bitrate, o.mp3_bitrate, tuple(o.packages))
 
 
 def book_tags(plan: AudiobookPlan) -> BookTags:
     m = plan.manifest
     return BookTags(
-        title=m.title, author=m.author, narrator=m.narrator or plan.cast.voice_for(NARRATOR).name,
+        title=m.title, author=m.author, narrator=narrator_name(m, plan.cast),
         language=m.language, year=str(m.year) if m.year else None, publisher=m.publisher,
         description=m.description, genre=m.genre, cover=plan.cover,
     )
@@ -153,7 +182,15 @@ def up_to_date(plan: AudiobookPlan) -> bool:
         if found is None:
             return False
         mastered.append(found)
-    wanted = {d.name: d.content for d in audiobook_deliverables(delivery_formats(plan), mastered, book_tags(plan))}
+    sample, _ = sample_takes(plan, script, AudioStore(plan.cache))
+    found_sample: MasteredChapter | None = None
+    if sample is not None:
+        found_sample = find_mastered(sample, store, head_s=m.pauses.head, tail_s=m.pauses.tail, spec=spec)
+        if found_sample is None:
+            return False
+    formats, tags = delivery_formats(plan), book_tags(plan)
+    deliverables = audiobook_deliverables(formats, mastered, tags, found_sample)
+    wanted = {d.name: d.content for d in deliverables} | package_contents(formats.packages, formats.stem, deliverables, tags)
     wanted |= dict.fromkeys(SCRIPT_FILES, script_digest(script))
     published = published_state(layout)
     files = [*wanted, *REPORT_FILES]

@@ -29,14 +29,15 @@ from castline.storage import LocalStorage, Storage, open_storage
 from castline.tempfiles import remove_stale_temp_files
 from castline.text.lexicon import Lexicon, parse_pls, read_lexicon
 from tasks.cast import NARRATOR, Cast, find_voice
+from tasks.credits import closing_credits, opening_credits
 from tasks.ingest import read_source
-from tasks.script import language_mismatch, select_chapters, unspoken_content
+from tasks.script import language_mismatch, select_chapters, split_long_chapters, unspoken_content
 from voices.engines import engine_class
 
 __all__ = [
     "Plan", "AudiobookPlan", "PREFLIGHTS", "preflight", "hand_over", "plan_for", "CACHE_SETTING", "cast_voices",
     "cache_storage", "chapter_storage", "check_output_tree", "holding_output", "voice_language_warnings",
-    "cast_sheet_path",
+    "cast_sheet_path", "narrator_name",
 ]
 
 CACHE_SETTING = "--cache-dir / CASTLINE_CACHE_DIR"
@@ -100,6 +101,11 @@ class AudiobookPlan(Plan):
     def summary(self) -> str:
         words = sum(c.word_count for c in self.chapters)
         return f"{len(self.chapters)} of {len(self.book.chapters)} chapters, {words} words; {super().summary()}"
+
+
+def narrator_name(manifest: AudiobookManifest, cast: Cast) -> str:
+    """Who the tags and the credits say narrates: the manifest's ``narrator``, else the narrator voice's name."""
+    return manifest.narrator or cast.voice_for(NARRATOR).name
 
 
 def cast_sheet_path(project: Project) -> Path:
@@ -253,6 +259,12 @@ def preflight_audiobook(project: Project, cache: str | None = None) -> Audiobook
         raise ManifestError(project.manifest_path, "chapters.select", str(exc)) from None
     cover, cover_warnings = _cover(project, book)
     warnings = _warnings(m.language, cast, book, chapters, m.chapters.speak_titles, source) + cover_warnings
+    chapters = split_long_chapters(chapters, m.output.max_chapter_minutes)
+    if m.credits.opening:
+        narration = m.credits.narration.replace("{narrator}", narrator_name(m, cast))
+        chapters.insert(0, opening_credits(m.title, m.author, narration))
+    if m.credits.closing:
+        chapters.append(closing_credits(m.credits.copyright))
     lexicon = _lexicon(project, book)
     _check_phonemes(lexicon, cast)
     plan = AudiobookPlan(

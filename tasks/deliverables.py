@@ -30,7 +30,7 @@ from tasks.report import FileReport
 
 __all__ = [
     "Deliverable", "AudiobookFormats", "audiobook_deliverables", "chapter_mp3", "Made", "Maker", "Production",
-    "produce", "acx_ok",
+    "produce", "acx_ok", "tag_key",
 ]
 
 
@@ -45,6 +45,8 @@ class AudiobookFormats:
     m4b_bitrate: str = "64k"
     mp3_bitrate: str = "192k"
     """ffmpeg's notation, in bits per second (ACX asks for 192k constant bit rate)."""
+    packages: tuple[str, ...] = ()
+    """Store packages made of the MP3s (:mod:`tasks.packages`)."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class Deliverable:
     """Writes the file to the given path and measures it."""
 
 
-def _tag_key(tags: BookTags) -> str:
+def tag_key(tags: BookTags) -> str:
+    """A digest of the tags (the cover by its SHA-256)."""
     return digest({**asdict(tags), "cover": hashlib.sha256(tags.cover).hexdigest() if tags.cover else None})
 
 
@@ -69,19 +72,28 @@ def chapter_mp3(output: AudiobookFormats, chapter: MasteredChapter, track: int, 
     width = max(2, len(str(total)))
     return Deliverable(
         f"mp3/{track:0{width}d} - {safe_filename(chapter.title, 80)}.mp3",
-        digest([chapter.key, track, total, _tag_key(tags), output.mp3_bitrate]),
+        digest([chapter.key, track, total, tag_key(tags), output.mp3_bitrate]),
         partial(encode_mp3, audio, tags, track, total, bitrate=output.mp3_bitrate),
     )
 
 
-def audiobook_deliverables(output: AudiobookFormats, mastered: Sequence[MasteredChapter], tags: BookTags) -> list[Deliverable]:
-    """The M4B and the per-chapter MP3s that ``output.formats`` asks for."""
+def audiobook_deliverables(
+    output: AudiobookFormats, mastered: Sequence[MasteredChapter], tags: BookTags, sample: MasteredChapter | None = None
+) -> list[Deliverable]:
+    """The M4B and the per-chapter MP3s that ``output.formats`` asks for, and the retail
+    sample's MP3 (:mod:`tasks.sample`) when there is one."""
     chapters = [ChapterAudio(c.title, c.path) for c in mastered]
     out: list[Deliverable] = []
+    if sample is not None:
+        out.append(Deliverable(
+            f"{safe_filename(output.stem)} - Retail Sample.mp3",
+            digest([sample.key, "sample", tag_key(tags), output.mp3_bitrate]),
+            partial(encode_mp3, ChapterAudio(sample.title, sample.path), tags, 1, 1, bitrate=output.mp3_bitrate),
+        ))
     if "m4b" in output.formats:
         out.append(Deliverable(
             f"{safe_filename(output.stem)}.m4b",
-            digest([[c.key for c in mastered], _tag_key(tags), output.m4b_bitrate]),
+            digest([[c.key for c in mastered], tag_key(tags), output.m4b_bitrate]),
             lambda p: encode_m4b(chapters, tags, p, bitrate=output.m4b_bitrate),
         ))
     if "mp3" in output.formats:

@@ -90,6 +90,10 @@ class Staging:
         staged.parent.mkdir(parents=True, exist_ok=True)
         return staged
 
+    def current(self, relative: str) -> Path:
+        """The file ``relative`` as this render delivers it: staged now, else the one published and kept."""
+        return self.dir / relative if relative in self._staged else self._target(relative)
+
     def keep(self, relative: str, digest: str) -> None:
         """Keep an already published deliverable as it is (its content has not changed)."""
         self._target(relative)

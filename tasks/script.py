@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from castline.errors import quoted
 from castline.model import Book, Chapter, Seconds, Utterance, utterance_id
@@ -30,7 +30,11 @@ from castline.text.typography import clean
 from tasks.attribution import NARRATION, UNKNOWN_SPEAKER, Character, attribute_chapter
 from tasks.cast import NARRATOR
 
-__all__ = ["Pacing", "select_chapters", "write_script", "unspoken_content", "language_mismatch"]
+__all__ = ["Pacing", "select_chapters", "split_long_chapters", "write_script", "unspoken_content", "language_mismatch"]
+
+SPLIT_CHARS_PER_S = 12.0
+"""Characters of book text a voice reads per second, at the slowest, for splitting long
+chapters before they are spoken: joe reads 18.4 (the demo's 998 s of takes, pauses left out)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,34 @@ def select_chapters(
     return [c for c in book.chapters if c.matter in keep]
 
 
+def split_long_chapters(chapters: Sequence[Chapter], max_minutes: float) -> list[Chapter]:
+    """``chapters`` with each one whose text would take longer than ``max_minutes`` to read
+    (at :data:`SPLIT_CHARS_PER_S`) split at paragraph boundaries into parts of about equal
+    length, titled ``Title (part 2 of 3)``, ids ``c005p2``. Retailers refuse files longer than
+    120 minutes; the parts are split before synthesis, so the split never moves once a take
+    exists."""
+    limit = max(1, int(max_minutes * 60 * SPLIT_CHARS_PER_S))
+    out: list[Chapter] = []
+    for chapter in chapters:
+        chars = sum(len(p) for p in chapter.paragraphs)
+        count = -(-chars // limit)
+        if count <= 1 or len(chapter.paragraphs) < 2:
+            out.append(chapter)
+            continue
+        parts: list[list[str]] = [[]]
+        filled = 0
+        for paragraph in chapter.paragraphs:
+            if parts[-1] and (filled + len(paragraph) > limit or filled >= chars / count):
+                parts.append([])
+                filled = 0
+            parts[-1].append(paragraph)
+            filled += len(paragraph)
+        for n, paragraphs in enumerate(parts, 1):
+            out.append(replace(chapter, id=f"{chapter.id}p{n}", title=f"{chapter.title} (part {n} of {len(parts)})",
+                               paragraphs=tuple(paragraphs), speak_title=chapter.speak_title and n == 1))
+    return out
+
+
 def write_script(
     chapters: Sequence[Chapter],
     *,
@@ -101,7 +133,7 @@ def write_script(
     script: list[Utterance] = []
     for chapter in chapters:
         lines: list[tuple[str, float, str, str]] = []
-        if speak_titles and (pieces := script_title(chapter.title, language, max_chars)):
+        if speak_titles and chapter.speak_title and (pieces := script_title(chapter.title, language, max_chars)):
             lines += [(p, pacing.sentence_s, NARRATOR, NARRATION) for p in pieces[:-1]]
             lines += [(pieces[-1], pacing.title_s, NARRATOR, NARRATION)]
         if characters is None:

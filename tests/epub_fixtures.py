@@ -21,6 +21,10 @@ def _xhtml(title: str, body: str) -> str:
     )
 
 
+NO_CREDITS = {"opening": False, "closing": False}
+"""A manifest's ``credits`` for a test about something else: its chapters are the book's."""
+
+
 def write_epub(
     path: Path,
     chapters: Sequence[tuple[str, Sequence[str]]],

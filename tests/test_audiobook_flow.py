@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 from piper_fixtures import EngineCalls
 
 from castline.ffmpeg import measure_loudness, probe
@@ -26,7 +26,7 @@ CHAPTERS = [
 
 def manifest(folder: Path, source: str, **extra) -> Path:
     spec = {
-        "kind": "audiobook", "title": "A Small Book", "author": "A. Writer", "language": "en", "source": source,
+        "kind": "audiobook", "credits": NO_CREDITS, "title": "A Small Book", "author": "A. Writer", "language": "en", "source": source,
         "narrator": "Joe", "year": 2026, "voices": {"narrator": "joe"},
         "output": {"dir": "out", "formats": ["m4b", "mp3"]}, **extra,
     }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 
 pytestmark = pytest.mark.e2e  # subprocess CLI runs: left out of make test-fast
 
@@ -23,7 +23,7 @@ def castline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def project(folder: Path, **changes) -> Path:
-    spec = {"kind": "audiobook", "title": "T", "author": "A", "language": "en", "source": "book.epub",
+    spec = {"kind": "audiobook", "credits": NO_CREDITS, "title": "T", "author": "A", "language": "en", "source": "book.epub",
             "voices": {"narrator": "joe"}, "output": {"dir": "out", "formats": ["m4b", "mp3"]}}
     spec.update(changes)
     path = folder / "book.yaml"

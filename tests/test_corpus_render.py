@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from epub_fixtures import NO_CREDITS
 from piper_fixtures import build_tiny_piper_voice
 
 from castline.ffmpeg import measure_loudness, probe
@@ -53,7 +54,7 @@ def test_corpus_book_renders(epub: Path, tmp_path: Path, prefect_harness) -> Non
     language = (book.language or "en").split("-")[0]
     numbered = [(n, c) for n, c in enumerate(book.chapters, 1) if c.matter == "body" and c.paragraphs]
     chosen = sorted(sorted(numbered, key=lambda nc: sum(len(p) for p in nc[1].paragraphs))[:2])
-    spec = {"kind": "audiobook", "title": book.title, "author": (book.authors or ("Unknown",))[0],
+    spec = {"kind": "audiobook", "credits": NO_CREDITS, "title": book.title, "author": (book.authors or ("Unknown",))[0],
             "language": language, "source": epub.name, "voices": {"narrator": voice_for(language, tmp_path)},
             "chapters": {"select": [n for n, _ in chosen]}, "output": {"dir": "out", "formats": ["m4b"]},
             "qa": {"mode": "off"}}  # a tiny test voice speaks tones: nothing for the gate to hear
@@ -75,7 +76,7 @@ def test_broken_corpus_epub_fails_with_one_error(tmp_path: Path) -> None:
     if broken is None:
         pytest.skip("shared corpus not found")
     shutil.copy(broken, tmp_path / "broken.epub")
-    spec = {"kind": "audiobook", "title": "T", "author": "A", "language": "en", "source": "broken.epub",
+    spec = {"kind": "audiobook", "credits": NO_CREDITS, "title": "T", "author": "A", "language": "en", "source": "broken.epub",
             "voices": {"narrator": "joe"}, "output": {"dir": "out"}}
     (tmp_path / "book.yaml").write_text(yaml.safe_dump(spec))
     result = subprocess.run([sys.executable, "-m", "castline.cli", "render", str(tmp_path / "book.yaml")],

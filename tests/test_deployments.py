@@ -22,7 +22,7 @@ from uuid import UUID
 import pandas as pd
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 
 pytestmark = pytest.mark.e2e  # a server, a worker and renders in subprocesses: left out of make test-fast
 
@@ -40,7 +40,7 @@ def small_book(folder: Path, chapters: list[tuple[str, list[str]]], **extra: obj
     """An audiobook manifest for a tiny EPUB, read by ``joe``, delivered as an M4B only."""
     folder.mkdir(parents=True, exist_ok=True)
     write_epub(folder / "book.epub", chapters)
-    spec = {"kind": "audiobook", "title": "A Small Book", "author": "A. Writer", "language": "en", "source": "book.epub",
+    spec = {"kind": "audiobook", "credits": NO_CREDITS, "title": "A Small Book", "author": "A. Writer", "language": "en", "source": "book.epub",
             "voices": {"narrator": "joe"}, "output": {"dir": "out", "formats": ["m4b"]}, **extra}
     path = folder / "book.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")

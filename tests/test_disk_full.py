@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 
 from castline.cache import AudioStore
 from castline.errors import WriteError
@@ -55,7 +55,7 @@ def test_a_store_on_a_full_disk_names_the_entry(tiny_fs: Path) -> None:
 def test_a_render_onto_a_full_disk_fails_with_one_line(tiny_fs: Path, tmp_path: Path) -> None:
     write_epub(tmp_path / "book.epub", [("One", ["A sentence that takes a while to say, said slowly and clearly."] * 30)])
     manifest = tmp_path / "book.yaml"
-    manifest.write_text(yaml.safe_dump({"kind": "audiobook", "title": "T", "author": "A", "language": "en",
+    manifest.write_text(yaml.safe_dump({"kind": "audiobook", "credits": NO_CREDITS, "title": "T", "author": "A", "language": "en",
                                         "source": "book.epub", "voices": {"narrator": "joe"}}))
     done = subprocess.run([sys.executable, "-m", "castline.cli", "render", str(manifest), "--out", str(tiny_fs)],
                           capture_output=True, text=True, timeout=300, env=dict(os.environ, COLUMNS="300"))

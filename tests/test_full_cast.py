@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 from piper_fixtures import EngineCalls
 from typer.testing import CliRunner
 
@@ -46,7 +46,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Path:
         (folder / "voices" / f"{name}.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
     (folder / "lexicon.yaml").write_text("Hatter: hatta\nCheshire: chesher\n", encoding="utf-8")
     spec = {
-        "kind": "audiobook", "title": "Tea", "author": "A. Writer", "language": "en", "source": "book.epub",
+        "kind": "audiobook", "credits": NO_CREDITS, "title": "Tea", "author": "A. Writer", "language": "en", "source": "book.epub",
         "voices": {"narrator": "joe", **{name: f"voices/{name}.yaml" for name in VOICES}},
         "characters": {"Alice": {"role": "alice", "gender": "female"}, "Hatter": {"role": "hatter", "gender": "male"},
                        "Queen": {"role": "queen", "gender": "female", "aliases": ["the Queen of Hearts"]}},

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 
 PARENT = """
 import subprocess, sys, time
@@ -75,7 +75,7 @@ def children_of(pid: int) -> list[tuple[int, str]]:
 def test_the_prefect_server_dies_with_castline_render(tmp_path: Path, how: signal.Signals) -> None:
     write_epub(tmp_path / "book.epub", [("One", [f"Sentence number {n} of a long enough chapter." for n in range(60)])])
     manifest = tmp_path / "book.yaml"
-    manifest.write_text(yaml.safe_dump({"kind": "audiobook", "title": "T", "author": "A", "language": "en",
+    manifest.write_text(yaml.safe_dump({"kind": "audiobook", "credits": NO_CREDITS, "title": "T", "author": "A", "language": "en",
                                         "source": "book.epub", "voices": {"narrator": "joe"}}))
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     render = subprocess.Popen([sys.executable, "-m", "castline.cli", "render", str(manifest)], cwd=tmp_path, env=env,

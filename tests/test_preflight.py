@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 
 from castline.errors import ManifestError, OutputPathError, StorageError
 from castline.project import load_project
@@ -20,7 +20,7 @@ BOOK = [("Chapter One", ["It was a dark night."]), ("Chapter Two", ["The sun ros
 
 
 def project(folder: Path, **changes: object) -> Path:
-    spec = {"kind": "audiobook", "title": "T", "author": "A", "language": "en", "source": "book.epub",
+    spec = {"kind": "audiobook", "credits": NO_CREDITS, "title": "T", "author": "A", "language": "en", "source": "book.epub",
             "voices": {"narrator": "joe"}, "output": {"dir": "out"}, **changes}
     write_epub(folder / "book.epub", BOOK)
     path = folder / "book.yaml"

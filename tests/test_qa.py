@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 
 from castline.asr import _pack, character_errors, split_heard, word_error_rate, words
 from castline.cache import AudioStore
@@ -143,7 +143,7 @@ def small_book(folder: Path, mode: str, **qa: object) -> Path:
                                       ("Two", ["Kaboom went the engine, and nothing could be heard at all."])])
     manifest = folder / "book.yaml"
     manifest.write_text(yaml.safe_dump({
-        "kind": "audiobook", "title": "Gate", "author": "A", "language": "en", "source": "gate.epub",
+        "kind": "audiobook", "credits": NO_CREDITS, "title": "Gate", "author": "A", "language": "en", "source": "gate.epub",
         "voices": {"narrator": "joe"}, "output": {"dir": "out", "formats": ["m4b"]}, "qa": {"mode": mode, **qa},
     }))
     return manifest

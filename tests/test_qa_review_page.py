@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import soundfile
 import yaml
+from epub_fixtures import NO_CREDITS
 from typer.testing import CliRunner
 
 from castline.layout import OutputLayout
@@ -237,7 +238,7 @@ def test_qa_review_page_plays_in_headless_chromium(written: tuple[Path, str], tm
 
 def _project(folder: Path) -> Path:
     (folder / "book.epub").write_bytes(b"not read by castline review")
-    spec = {"kind": "audiobook", "title": "T", "author": "A", "language": "en", "source": "book.epub",
+    spec = {"kind": "audiobook", "credits": NO_CREDITS, "title": "T", "author": "A", "language": "en", "source": "book.epub",
             "voices": {"narrator": "joe"}, "output": {"dir": "out", "formats": ["m4b"]}}
     manifest = folder / "book.yaml"
     manifest.write_text(yaml.safe_dump(spec), encoding="utf-8")

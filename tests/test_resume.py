@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 
 pytestmark = pytest.mark.e2e  # a real render killed and resumed: left out of make test-fast
 
@@ -23,7 +23,7 @@ def test_kill_mid_render_then_resume(tmp_path: Path) -> None:
     write_epub(tmp_path / "book.epub", [("One", SENTENCES[:20]), ("Two", SENTENCES[20:])])
     manifest = tmp_path / "book.yaml"
     manifest.write_text(yaml.safe_dump({
-        "kind": "audiobook", "title": "Long", "author": "A", "language": "en", "source": "book.epub",
+        "kind": "audiobook", "credits": NO_CREDITS, "title": "Long", "author": "A", "language": "en", "source": "book.epub",
         "voices": {"narrator": "joe"}, "engine": {"batch_size": 4}, "output": {"dir": "out", "formats": ["m4b"]},
         "qa": {"mode": "off"},  # kills and resumes, three renders of 40 sentences: the gate has tests of its own
     }))

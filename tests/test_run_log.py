@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 
 
 def run_logs(flow_run_id: UUID, wanted: str) -> list[str]:
@@ -52,7 +52,7 @@ def test_a_render_logs_its_plan_and_warnings(tmp_path: Path, prefect_harness) ->
     write_epub(tmp_path / "book.epub", [("One", ["A short sentence."])])
     manifest = tmp_path / "book.yaml"
     manifest.write_text(yaml.safe_dump({
-        "kind": "audiobook", "title": "T", "author": "A", "language": "de", "source": "book.epub",
+        "kind": "audiobook", "credits": NO_CREDITS, "title": "T", "author": "A", "language": "de", "source": "book.epub",
         "voices": {"narrator": "joe"}, "output": {"dir": "out", "formats": ["m4b"]},
     }))
     state = audiobook(str(manifest), return_state=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 from piper_fixtures import EngineCalls
 from s3_fixtures import aws_env, new_bucket
 
@@ -34,7 +34,7 @@ def test_a_render_on_s3_sounds_like_a_local_one_and_is_reused_by_the_next(
     write_epub(tmp_path / "book.epub", CHAPTERS)
     manifest = tmp_path / "book.yaml"
     manifest.write_text(yaml.safe_dump({
-        "kind": "audiobook", "title": "Rain", "author": "A", "language": "en", "source": "book.epub",
+        "kind": "audiobook", "credits": NO_CREDITS, "title": "Rain", "author": "A", "language": "en", "source": "book.epub",
         "voices": {"narrator": "joe"}, "output": {"dir": "out", "formats": ["m4b"]},
     }))
     calls = EngineCalls(monkeypatch)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 from sovits_fixtures import build_sovits_assets, reference_clip
 
 from castline.ffmpeg import probe
@@ -34,7 +34,7 @@ def test_audiobook_read_by_a_cloned_voice(tmp_path: Path, prefect_harness) -> No
     write_epub(tmp_path / "book.epub", CHAPTERS)
     manifest = tmp_path / "book.yaml"
     manifest.write_text(yaml.safe_dump({
-        "kind": "audiobook", "title": "Cloned", "author": "A", "language": "en", "source": "book.epub",
+        "kind": "audiobook", "credits": NO_CREDITS, "title": "Cloned", "author": "A", "language": "en", "source": "book.epub",
         "voices": {"narrator": "clone"}, "output": {"dir": "out", "formats": ["m4b", "mp3"]},
     }), encoding="utf-8")
 
@@ -75,7 +75,7 @@ def test_characters_cloned_on_one_checkpoint_share_a_batch(tmp_path: Path, prefe
     write_epub(tmp_path / "book.epub", [("One", ['"A short line," said Alice.'])])
     manifest = tmp_path / "book.yaml"
     manifest.write_text(yaml.safe_dump({
-        "kind": "audiobook", "title": "Cast", "author": "A", "language": "en", "source": "book.epub",
+        "kind": "audiobook", "credits": NO_CREDITS, "title": "Cast", "author": "A", "language": "en", "source": "book.epub",
         "voices": {"narrator": "teller", "alice": "alice"}, "characters": {"Alice": {"role": "alice"}},
         "qa": {"mode": "off"}, "output": {"dir": "out", "formats": ["m4b"]},
     }), encoding="utf-8")

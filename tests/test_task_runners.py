@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from epub_fixtures import write_epub
+from epub_fixtures import NO_CREDITS, write_epub
 from piper_fixtures import build_tiny_piper_voice
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
@@ -101,7 +101,7 @@ def _book(folder: Path) -> Path:
     (folder / "voices").mkdir()
     (folder / "voices" / "tiny.yaml").write_text(yaml.safe_dump(
         {"name": "tiny", "engine": "piper", "language": "en", "params": {"model": str(model), "speaker": 0}}))
-    spec = {"kind": "audiobook", "title": "A Small Book", "author": "A. Writer", "language": "en", "source": "book.epub",
+    spec = {"kind": "audiobook", "credits": NO_CREDITS, "title": "A Small Book", "author": "A. Writer", "language": "en", "source": "book.epub",
             "voices": {"narrator": "tiny"}, "output": {"dir": "out", "formats": ["m4b", "mp3"]},
             "qa": {"mode": "off"}}  # the tiny voice speaks tones: nothing for the gate to hear
     path = folder / "book.yaml"

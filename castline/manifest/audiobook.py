@@ -10,7 +10,8 @@ from castline.errors import quoted
 from castline.manifest.base import ManifestBase, MultilineTagText, OutputBase, PathText, Section, TagText
 from castline.model import Decibels, Seconds
 
-__all__ = ["AudiobookManifest", "ChapterSelection", "Pauses", "Mastering", "AudiobookOutput", "CharacterEntry", "Dialogue"]
+__all__ = ["AudiobookManifest", "ChapterSelection", "Pauses", "Mastering", "AudiobookOutput", "CharacterEntry", "Dialogue", "Credits",
+           "RetailSample"]
 
 
 def _chapter_item(value: object) -> object:
@@ -100,6 +101,28 @@ class Dialogue(Section):
     manifest; default: ``<manifest name>.cast.csv`` beside it."""
 
 
+class Credits(Section):
+    """Opening and closing credits: each its own file and its own M4B chapter (ACX asks for both)."""
+
+    opening: bool = Field(True, strict=True)
+    """Title, author and narration credit, before the first chapter."""
+    closing: bool = Field(True, strict=True)
+    """"The End" and the copyright line, after the last."""
+    narration: TagText = Field("Narrated by {narrator}, a digital voice.", min_length=1)
+    """The narration credit; ``{narrator}`` is the narrator of the tags."""
+    copyright: TagText | None = None
+    """The closing credits' copyright line (``Copyright 2026 Lantern Press.``); none by default."""
+
+
+class RetailSample(Section):
+    """The retail sample: an excerpt of the first body chapter's narration, mastered like the
+    rest, delivered as an MP3 (``<name> - Retail Sample.mp3``)."""
+
+    enabled: bool = Field(True, strict=True)
+    length_s: Seconds = Field(180.0, ge=60.0, le=300.0, strict=True)
+    """At most this long, cut at a sentence boundary (retailers ask for 1-5 minutes)."""
+
+
 AudiobookFormat = Literal["m4b", "mp3"]
 
 
@@ -116,6 +139,12 @@ class AudiobookOutput(OutputBase):
     m4b_bitrate: str = Field("64k", pattern=r"^\d{2,3}k$")
     mp3_bitrate: str = Field("192k", pattern=r"^\d{2,3}k$")
     """ACX asks for 192k constant bit rate."""
+    packages: list[Literal["acx", "lpf"]] = []
+    """Store packages (:mod:`tasks.packages`): ``acx`` (an ACX/Findaway folder), ``lpf`` (a W3C
+    Audiobooks package). They are made of the chapter MP3s, which are then delivered too."""
+    max_chapter_minutes: float = Field(120.0, gt=0.0, le=120.0)
+    """Longer chapters are split at paragraph boundaries into numbered parts (retailers refuse
+    files over 120 minutes); estimated from the text before anything is spoken."""
 
 
 class AudiobookManifest(ManifestBase):
@@ -154,6 +183,8 @@ class AudiobookManifest(ManifestBase):
     """A pronunciation lexicon (YAML or W3C PLS), relative to the manifest; the book's own PLS
     lexicons apply too, this one's entries first."""
     pauses: Pauses = Pauses()
+    credits: Credits = Credits()
+    sample: RetailSample = RetailSample()
     mastering: Mastering = Mastering()
     output: AudiobookOutput = AudiobookOutput()
 
