@@ -40,13 +40,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from castline.text.quotations import Span, split_paragraphs
+from tasks.cast import NARRATOR
 
 __all__ = [
     "Character", "Attribution", "attribute_chapter", "rule_accuracy", "SPEECH_VERBS", "UNKNOWN_SPEAKER",
     "NARRATION",
 ]
 
-NARRATOR = "narrator"
 UNKNOWN_SPEAKER = "unknown"
 """The default speaker of a quotation the sieve cannot attribute."""
 NARRATION = "narration"
