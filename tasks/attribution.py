@@ -71,10 +71,11 @@ _UNKNOWN_NAME = r"(?:[Tt]he\s+)?[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*"
 _PRONOUNS: dict[str, Gender] = {"he": "male", "she": "female"}
 _FIRST_PERSON = {"I", "me", "we"}
 _MIN_VOCATIVE_WORDS = 4
+"""A name opening a quotation shorter than this is an answer ("Pip, sir."), not an address."""
 _CONVERSATION_GAP = 2
+"""Paragraphs of narration only that a conversation runs over (for the vocative and turn rules)."""
 _TURNS_BACK = 4
 """How far back the turn rule looks for the other speaker of a conversation."""
-"""Paragraphs of narration only that a conversation runs over (for the vocative and turn rules)."""
 
 
 @dataclass(frozen=True)
