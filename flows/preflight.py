@@ -135,8 +135,9 @@ def _check_phonemes(lexicon: Lexicon, cast: Cast) -> None:
         alphabet = engine.phoneme_alphabet
         if alphabet is None:
             continue
-        for entry in lexicon.entries:
-            if alphabet in entry.phonemes and (bad := engine.unknown_phonemes(profile, entry.phonemes[alphabet])):
+        entries = [e for e in lexicon.entries if alphabet in e.phonemes]
+        for entry, bad in zip(entries, engine.unknown_phonemes(profile, [e.phonemes[alphabet] for e in entries])):
+            if bad:
                 symbols = " ".join(f"{s!r} (U+{ord(s[0]):04X})" for s in bad)
                 raise InputError(entry.where, f"voice {profile.name!r} cannot say the phonemes {symbols} of {entry.grapheme!r}")
 

@@ -343,8 +343,7 @@ def test_lexicon_piper_speaks_ipa_blocks() -> None:
     assert with_block.size > 0.5 * 22050 and float(np.abs(with_block).max()) > 0.05
     assert plain.shape != with_block.shape or not np.allclose(plain, with_block)
     assert tied.size > 0  # a tie bar is dropped, as espeak-ng writes tʃ
-    assert PiperEngine.unknown_phonemes(joe, "kˈæt t͡ʃ") == ()
-    assert PiperEngine.unknown_phonemes(joe, "k↗æt↗ ⁉") == ("↗", "⁉")
+    assert PiperEngine.unknown_phonemes(joe, ["kˈæt t͡ʃ", "k↗æt↗ ⁉"]) == [(), ("↗", "⁉")]
     with pytest.raises(LexiconError, match=r"cannot say '↗' \(U\+2197\) in '\[\[ k↗æt \]\]'"):
         engine.synthesize([SynthesisRequest("The [[ k↗æt ]] grinned.", joe)])
 
@@ -366,4 +365,4 @@ def test_lexicon_gpt_sovits_front_end_passes_arpabet_through() -> None:
     assert [r.language for r in runs] == ["zh", "en", "zh"]
     with pytest.raises(LexiconError, match=r"'XX' in '\[\[ AH0 XX \]\]'"):
         phonemize("Say [[ AH0 XX ]] now.", "en")
-    assert GPTSoVITSEngine.unknown_phonemes(find_profile("joe"), "AH0 B XX AW1 XX") == ("XX",)
+    assert GPTSoVITSEngine.unknown_phonemes(find_profile("joe"), ["AH0 B XX AW1 XX"]) == [("XX",)]

@@ -110,11 +110,13 @@ class Engine(ABC):
         return cls.fingerprint(voice)
 
     @classmethod
-    def unknown_phonemes(cls, voice: VoiceProfile, phonemes: str) -> tuple[str, ...]:
-        """The symbols of ``phonemes`` (written in :attr:`phoneme_alphabet`) that ``voice``
+    def unknown_phonemes(cls, voice: VoiceProfile, phonemes: Sequence[str]) -> list[tuple[str, ...]]:
+        """For each of ``phonemes`` (written in :attr:`phoneme_alphabet`), the symbols ``voice``
         cannot say, in order, each once; known from the profile without loading the model.
-        The default (an engine without an alphabet never gets phonemes) is none."""
-        return ()
+        All of a lexicon's entries are asked about at once, so that what the check reads (a
+        voice's symbol table) is read once. The default (an engine without an alphabet never
+        gets phonemes) is none."""
+        return [() for _ in phonemes]
 
     @classmethod
     def runs_on(cls, voice: VoiceProfile) -> str:

@@ -336,10 +336,11 @@ class PiperEngine(Engine):
         )
 
     @classmethod
-    def unknown_phonemes(cls, voice: VoiceProfile, phonemes: str) -> tuple[str, ...]:
-        """The symbols of IPA ``phonemes`` that the voice's ``phoneme_id_map`` lacks (all of
-        them for a voice that does not read espeak-ng IPA)."""
-        return _unknown_symbols(phonemes, _read_config(_files(voice, _params(voice)).config))
+    def unknown_phonemes(cls, voice: VoiceProfile, phonemes: Sequence[str]) -> list[tuple[str, ...]]:
+        """For each of ``phonemes`` (IPA), the symbols the voice's ``phoneme_id_map`` lacks (all
+        of them for a voice that does not read espeak-ng IPA); the config is read once."""
+        config = _read_config(_files(voice, _params(voice)).config)
+        return [_unknown_symbols(p, config) for p in phonemes]
 
     @classmethod
     def model_key(cls, voice: VoiceProfile) -> str:

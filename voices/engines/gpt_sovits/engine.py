@@ -366,13 +366,13 @@ class GPTSoVITSEngine(Engine):
         return digest(identity)
 
     @classmethod
-    def unknown_phonemes(cls, voice: VoiceProfile, phonemes: str) -> tuple[str, ...]:
-        """The symbols of ``phonemes`` outside the v1 table, which every checkpoint version's
-        table holds (v2 only appends), so that the check needs no checkpoint."""
+    def unknown_phonemes(cls, voice: VoiceProfile, phonemes: Sequence[str]) -> list[tuple[str, ...]]:
+        """For each of ``phonemes``, the symbols outside the v1 table, which every checkpoint
+        version's table holds (v2 only appends), so that the check needs no checkpoint."""
         from voices.engines.gpt_sovits.text.symbols import symbol_ids
 
         known = symbol_ids("v1")
-        return tuple(dict.fromkeys(s for s in phonemes.split() if s not in known))
+        return [tuple(dict.fromkeys(s for s in p.split() if s not in known)) for p in phonemes]
 
     @classmethod
     def model_key(cls, voice: VoiceProfile) -> str:
