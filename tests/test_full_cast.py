@@ -38,7 +38,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Path:
     from flows.audiobook import audiobook
 
     folder = tmp_path_factory.mktemp("cast")
-    write_epub(folder / "book.epub", CHAPTERS)
+    # not book.epub: test_audiobook_flow's artifact check reads every report "from `book.epub`"
+    write_epub(folder / "tea.epub", CHAPTERS)
     (folder / "voices").mkdir()
     for name, scale in VOICES.items():
         profile = {"name": name, "version": 1, "engine": "piper", "language": "en",
@@ -46,7 +47,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Path:
         (folder / "voices" / f"{name}.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
     (folder / "lexicon.yaml").write_text("Hatter: hatta\nCheshire: chesher\n", encoding="utf-8")
     spec = {
-        "kind": "audiobook", "credits": NO_CREDITS, "title": "Tea", "author": "A. Writer", "language": "en", "source": "book.epub",
+        "kind": "audiobook", "credits": NO_CREDITS, "title": "Tea", "author": "A. Writer", "language": "en", "source": "tea.epub",
         "voices": {"narrator": "joe", **{name: f"voices/{name}.yaml" for name in VOICES}},
         "characters": {"Alice": {"role": "alice", "gender": "female"}, "Hatter": {"role": "hatter", "gender": "male"},
                        "Queen": {"role": "queen", "gender": "female", "aliases": ["the Queen of Hearts"]}},
