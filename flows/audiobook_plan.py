@@ -82,6 +82,13 @@ def sheet_speakers(manifest: AudiobookManifest, script: list[Utterance]) -> dict
 
 
 def _script(plan: AudiobookPlan) -> tuple[list[Utterance], list[str]]:
+    if not plan.written:
+        plan.written.append(_write(plan))
+    script, notes = plan.written[0]
+    return list(script), list(notes)
+
+
+def _write(plan: AudiobookPlan) -> tuple[list[Utterance], list[str]]:
     m = plan.manifest
     p = m.pauses
     script = write_script(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from castline.errors import InputError, ManifestError, OutputPathError
@@ -22,7 +22,7 @@ from castline.ffmpeg import check_image
 from castline.layout import inside
 from castline.lock import output_lock
 from castline.manifest import AudiobookManifest
-from castline.model import Book, Chapter
+from castline.model import Book, Chapter, Utterance
 from castline.project import Project, load_project
 from castline.settings import STORAGE_ENV, shared_location
 from castline.storage import LocalStorage, Storage, open_storage
@@ -84,6 +84,11 @@ class AudiobookPlan(Plan):
     """The mastered chapters."""
     lexicon: Lexicon = Lexicon()
     """The manifest's pronunciation lexicon, then the book's own."""
+    written: list[tuple[list[Utterance], list[str]]] = field(default_factory=list, init=False, compare=False, repr=False)
+    """The script and its notes once :mod:`flows.audiobook_plan` has written them. A plan is
+    made from its input files (the cast sheet among them: see ``_stamps``) and is only reused
+    while they are unchanged, so its script is written once: not again by the preflight's
+    notes, the up-to-date check and the flow."""
 
     def storages(self) -> list[Storage]:
         return [*super().storages(), self.chapter_store]
