@@ -30,6 +30,7 @@ __all__ = [
     "Matter",
     "Chapter",
     "Cover",
+    "image_media_type",
     "Book",
     "Utterance",
     "utterance_id",
@@ -72,6 +73,15 @@ class Chapter:
     @property
     def word_count(self) -> int:
         return sum(len(p.split()) for p in self.paragraphs)
+
+
+def image_media_type(data: bytes) -> str | None:
+    """``image/jpeg`` or ``image/png`` by the data's signature; None for any other data."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    return None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import soundfile
 from castline.errors import AudioError
 from castline.ffmpeg import LoudnessStats, audio_stream, measure_loudness, probe, run_ffmpeg
 from castline.language import UNDETERMINED, iso639_2
+from castline.model import image_media_type
 from castline.tempfiles import atomic_path, scratch_dir
 
 __all__ = [
@@ -184,9 +185,10 @@ def _sample_count(path: Path) -> tuple[int, int]:
 
 def _cover_args(cover: bytes, folder: Path, input_index: int) -> tuple[list[str], list[str]]:
     """ffmpeg input and output arguments that attach ``cover`` as the front cover."""
-    if cover.startswith(b"\xff\xd8\xff"):
+    media_type = image_media_type(cover)
+    if media_type == "image/jpeg":
         name, codec = "cover.jpg", "copy"
-    elif cover.startswith(b"\x89PNG\r\n\x1a\n"):
+    elif media_type == "image/png":
         name, codec = "cover.png", "copy"
     else:
         name, codec = "cover.img", "png"  # GIF, WebP, BMP...: ffmpeg converts it

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from castline.errors import quoted
+from castline.model import image_media_type
 from castline.tempfiles import atomic_path
 
 __all__ = [
@@ -65,7 +66,6 @@ TOC_NAME = "toc.html"
 _AUDIO_MEDIA_TYPES = {".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".m4b": "audio/mp4", ".aac": "audio/aac",
                       ".ogg": "audio/ogg", ".opus": "audio/ogg", ".flac": "audio/flac", ".wav": "audio/wav"}
 _COVER_NAMES = {"image/jpeg": "cover.jpg", "image/png": "cover.png"}
-_COVER_MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}
 
 DURATION_TOLERANCE_S = 0.001
 """How far, per track, a manifest's total duration may be from the sum of its tracks' (each
@@ -164,7 +164,7 @@ def _cover_name(book: LpfBook) -> str | None:
         return None
     if book.cover_media_type not in _COVER_NAMES:
         raise ValueError(f"cover: media type {book.cover_media_type!r} is not one of {', '.join(_COVER_NAMES)}")
-    if not book.cover.startswith(_COVER_MAGIC[book.cover_media_type]):
+    if image_media_type(book.cover) != book.cover_media_type:
         raise ValueError(f"cover: the bytes are not {book.cover_media_type}, as cover_media_type says")
     return _COVER_NAMES[book.cover_media_type]
 

@@ -18,7 +18,7 @@ from ebooklib import epub as ebooklib_epub
 from lxml import etree
 
 from castline.errors import EpubError
-from castline.model import Cover
+from castline.model import Cover, image_media_type
 from tasks.ingest.safexml import ParsedXml, XmlProblem, local_name, parse_xml, text_content
 from tasks.ingest.safezip import SafeZip
 
@@ -322,14 +322,6 @@ def _guide(book: ebooklib_epub.EpubBook, opf_path: str) -> list[tuple[frozenset[
 # -- cover ----------------------------------------------------------------------------------
 
 
-def _sniff_image(data: bytes) -> str | None:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    return None
-
-
 _COVER_PAGE_MAX_CHARS = 40
 """A cover page with more text than this is a title card, not a picture: its images are not the cover."""
 
@@ -386,7 +378,7 @@ def read_cover(archive: SafeZip, package: Package, candidates: list[str]) -> Cov
         if archive.find(path) is None:
             continue
         data = archive.read(path)
-        media = _sniff_image(data)
+        media = image_media_type(data)
         if media is not None:
             return Cover(data=data, media_type=media)
         package.warnings.append(f"{path}: cover image is not JPEG or PNG; no cover taken")
