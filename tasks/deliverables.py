@@ -27,6 +27,7 @@ from tasks.chapters import MasteredChapter
 from tasks.deliver import BookTags, ChapterAudio, Encoded, encode_m4b, encode_mp3
 from tasks.publish import Staging, safe_filename
 from tasks.report import FileReport
+from tasks.sample import sample_file_name
 
 __all__ = [
     "Deliverable", "AudiobookFormats", "audiobook_deliverables", "chapter_mp3", "Made", "Maker", "Production",
@@ -86,7 +87,7 @@ def audiobook_deliverables(
     out: list[Deliverable] = []
     if sample is not None:
         out.append(Deliverable(
-            f"{safe_filename(output.stem)} - Retail Sample.mp3",
+            sample_file_name(safe_filename(output.stem)),
             digest([sample.key, "sample", tag_key(tags), output.mp3_bitrate]),
             partial(encode_mp3, ChapterAudio(sample.title, sample.path), tags, 1, 1, bitrate=output.mp3_bitrate),
         ))

@@ -15,9 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from castline.model import Chapter, Seconds, Utterance
 from tasks.chapters import ChapterTakes
 
-__all__ = ["SAMPLE_ID", "MIN_SAMPLE_S", "retail_sample"]
+__all__ = ["SAMPLE_ID", "SAMPLE_TITLE", "MIN_SAMPLE_S", "retail_sample", "sample_file_name"]
 
 SAMPLE_ID = "retail-sample"
+SAMPLE_TITLE = "Retail Sample"
 MIN_SAMPLE_S: Seconds = 60.0
 """Shorter than this, no store takes it: no sample is made."""
 
@@ -55,4 +56,9 @@ def retail_sample(
 def _sample(takes: list[tuple[str, Seconds]], total_s: Seconds) -> tuple[ChapterTakes | None, str | None]:
     if total_s < MIN_SAMPLE_S:
         return None, f"no retail sample: the narration gives {total_s:.0f} s, less than the {MIN_SAMPLE_S:.0f} s stores ask for"
-    return ChapterTakes(SAMPLE_ID, "Retail Sample", tuple(takes)), None
+    return ChapterTakes(SAMPLE_ID, SAMPLE_TITLE, tuple(takes)), None
+
+
+def sample_file_name(stem: str) -> str:
+    """The sample's MP3 beside the book's files: ``<stem> - Retail Sample.mp3``."""
+    return f"{stem} - {SAMPLE_TITLE}.mp3"
