@@ -108,6 +108,8 @@ class Book:
     pronunciation_lexicons: tuple[tuple[str, bytes], ...] = ()
     """The book's own W3C PLS lexicons: (path in the EPUB, the document), unparsed
     (:mod:`castline.text.lexicon` reads them)."""
+    epub_version: str = ""
+    """The package's version: ``3.0``, ``2.0``... (only an EPUB 3 can carry Media Overlays)."""
 
     def chapter(self, chapter_id: str) -> Chapter:
         for chapter in self.chapters:
@@ -150,6 +152,13 @@ class Utterance:
     attributed_by: str = ""
     """How :attr:`speaker` was found (:mod:`tasks.attribution`): ``narration``, ``tag``,
     ``vocative``, ``pronoun``, ``turn``, ``default`` or ``sheet``; empty where nobody asked."""
+    paragraph: int | None = None
+    """Which of its chapter's :attr:`~Chapter.paragraphs` it reads from; None for a spoken
+    title, the credits and dubbing (text that is not the book's)."""
+    sentence_start: int | None = None
+    """Where in that paragraph the sentence it is (part of) starts, in characters..."""
+    sentence_end: int | None = None
+    """...and ends (exclusive): the read-along's highlight (:mod:`tasks.readalong`)."""
 
 
 def utterance_id(chapter: str, index: int, text: str) -> str:
@@ -159,6 +168,7 @@ def utterance_id(chapter: str, index: int, text: str) -> str:
 
 
 TABLE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Utterance))
+_OPTIONAL_INTS = ("paragraph", "sentence_start", "sentence_end")
 
 
 def to_table(utterances: Iterable[Utterance]) -> pd.DataFrame:
@@ -167,7 +177,8 @@ def to_table(utterances: Iterable[Utterance]) -> pd.DataFrame:
 
     rows = [asdict(u) for u in utterances]
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-    return table.astype({"index": "int64", "pause_after": "float64", "duration": "float64", "seed": "Int64"})
+    return table.astype({"index": "int64", "pause_after": "float64", "duration": "float64", "seed": "Int64"}
+                        | dict.fromkeys(_OPTIONAL_INTS, "Int64"))
 
 
 def from_table(table: pd.DataFrame) -> list[Utterance]:
@@ -179,7 +190,8 @@ def from_table(table: pd.DataFrame) -> list[Utterance]:
         clean: dict[str, Any] = {str(k): (None if pd.isna(v) else v) for k, v in row.items()}
         clean["index"] = int(clean["index"])
         clean["pause_after"] = float(clean["pause_after"] or 0.0)
-        clean["seed"] = None if clean["seed"] is None else int(clean["seed"])
+        for name in ("seed", *_OPTIONAL_INTS):
+            clean[name] = None if clean.get(name) is None else int(clean[name])
         clean["attributed_by"] = clean.get("attributed_by") or ""
         out.append(Utterance(**{k: clean[k] for k in TABLE_COLUMNS if k in clean}))
     return out

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from castline.errors import quoted
 from castline.model import Book, Chapter, Seconds, Utterance, utterance_id
-from castline.text import has_speech, script_paragraph, script_title
+from castline.text import has_speech, script_sentences, script_title
 from castline.text.scripts import expected_scripts, language_name, script_counts
 from castline.text.sentences import grapheme_boundaries
 from castline.text.typography import clean
@@ -132,10 +132,10 @@ def write_script(
     """
     script: list[Utterance] = []
     for chapter in chapters:
-        lines: list[tuple[str, float, str, str]] = []
+        lines: list[_Line] = []
         if speak_titles and chapter.speak_title and (pieces := script_title(chapter.title, language, max_chars)):
-            lines += [(p, pacing.sentence_s, NARRATOR, NARRATION) for p in pieces[:-1]]
-            lines += [(pieces[-1], pacing.title_s, NARRATOR, NARRATION)]
+            lines += [_Line(p, pacing.sentence_s, NARRATOR, NARRATION) for p in pieces[:-1]]
+            lines += [_Line(pieces[-1], pacing.title_s, NARRATOR, NARRATION)]
         if characters is None:
             parts = [[(paragraph, NARRATOR, "")] for paragraph in chapter.paragraphs]
         else:
@@ -143,23 +143,45 @@ def write_script(
                 [(a.span.text, a.speaker, a.rule) for a in spans]
                 for spans in attribute_chapter(chapter.paragraphs, characters, default_speaker=default_speaker)
             ]
-        for paragraph in parts:
-            spoken = [(s, who, rule) for text, who, rule in paragraph for s in script_paragraph(text, language, max_chars)]
-            lines += [(s, pacing.sentence_s, who, rule) for s, who, rule in spoken[:-1]]
-            lines += [(s, pacing.paragraph_s, who, rule) for s, who, rule in spoken[-1:]]
-        for index, (text, pause, speaker, rule) in enumerate(lines):
+        for n, (paragraph, spans) in enumerate(zip(chapter.paragraphs, parts)):
+            spoken = []
+            at = 0  # spans are stripped slices of their paragraph, in order
+            for text, who, rule in spans:
+                offset = max(0, paragraph.find(text, at))
+                at = offset + len(text)
+                spoken += [_Line(t, 0.0, who, rule, n, offset + start, offset + end)
+                           for start, end, texts in script_sentences(text, language, max_chars) for t in texts]
+            lines += [replace(line, pause_s=pacing.sentence_s) for line in spoken[:-1]]
+            lines += [replace(line, pause_s=pacing.paragraph_s) for line in spoken[-1:]]
+        for index, line in enumerate(lines):
             script.append(
                 Utterance(
-                    id=utterance_id(chapter.id, index, text),
+                    id=utterance_id(chapter.id, index, line.text),
                     chapter=chapter.id,
                     index=index,
-                    speaker=speaker,
-                    text=text,
-                    pause_after=pause,
-                    attributed_by=rule if characters is not None else "",
+                    speaker=line.speaker,
+                    text=line.text,
+                    pause_after=line.pause_s,
+                    attributed_by=line.rule if characters is not None else "",
+                    paragraph=line.paragraph,
+                    sentence_start=line.start,
+                    sentence_end=line.end,
                 )
             )
     return script
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One utterance of a chapter as the script is worked out, and where the book has its text."""
+
+    text: str
+    pause_s: Seconds
+    speaker: str
+    rule: str
+    paragraph: int | None = None
+    start: int | None = None
+    end: int | None = None
 
 
 # --- preflight warnings -------------------------------------------------------------------------

@@ -218,3 +218,26 @@ def test_language_mismatch_samples_a_long_book_quickly() -> None:
         "most of the text is in Cyrillic script, which 'en' voices do not read"
     ]
     assert time.perf_counter() - started < 1
+
+
+@pytest.mark.parametrize("cast", [False, True])
+def test_each_utterance_knows_where_its_sentence_is_in_the_book(cast: bool) -> None:
+    from tasks.attribution import Character
+
+    chapter = Chapter("c001", "One", ("\u201cCome in,\u201d said the Hatter. \u201cSit down, please, at the table.\u201d",
+                                      "Plain text here. More plain text follows it."))
+    characters = {"Hatter": Character("Hatter")} if cast else None
+    script = write_script([chapter], language="en", pacing=Pacing(), max_chars=16, characters=characters)
+    assert script[0].paragraph is None  # the title is not the book's text
+    for u in script[1:]:
+        assert u.paragraph is not None and u.sentence_start is not None and u.sentence_end is not None
+        sentence = chapter.paragraphs[u.paragraph][u.sentence_start : u.sentence_end]
+        assert sentence == sentence.strip() and all(word.strip(",.\"") in sentence for word in u.text.split()), (u.text, sentence)
+    sentences = {chapter.paragraphs[u.paragraph][u.sentence_start : u.sentence_end] for u in script[1:] if u.paragraph is not None}
+    expected = {"Plain text here.", "More plain text follows it."}
+    assert expected <= sentences
+    if cast:  # the quotation and the speech tag are read (and highlighted) apart
+        assert {"Come in,", "said the Hatter.", "Sit down, please, at the table."} <= sentences
+    table = from_table(to_table(script))
+    assert [(u.paragraph, u.sentence_start, u.sentence_end) for u in table] == [
+        (u.paragraph, u.sentence_start, u.sentence_end) for u in script]

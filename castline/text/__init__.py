@@ -20,10 +20,26 @@ __all__ = [
     "normalize_title",
     "split_long",
     "script_paragraph",
+    "script_sentences",
     "script_title",
     "has_speech",
     "is_speakable",
 ]
+
+
+def script_sentences(paragraph: str, language: str, max_chars: int) -> list[tuple[int, int, list[str]]]:
+    """The sentences of ``paragraph`` that give speech: ``(start, end, utterance texts)`` each,
+    ``paragraph[start:end]`` being the sentence as the book has it (see :func:`script_paragraph`)."""
+    out: list[tuple[int, int, list[str]]] = []
+    at = 0
+    for sentence in split_sentences(paragraph, language):
+        start = paragraph.find(sentence, at)  # sentences are stripped slices, in order
+        at = start + len(sentence)
+        spoken = normalize_text(sentence, language)
+        if not is_speakable(spoken):
+            continue
+        out.append((start, at, [p for p in split_long(spoken, max_chars, language) if is_speakable(p)]))
+    return out
 
 
 def script_paragraph(paragraph: str, language: str, max_chars: int) -> list[str]:
@@ -34,13 +50,7 @@ def script_paragraph(paragraph: str, language: str, max_chars: int) -> list[str]
     cut too); pieces without a letter or digit are dropped. Every letter and digit of the
     normalized sentences is in exactly one utterance.
     """
-    utterances: list[str] = []
-    for sentence in split_sentences(paragraph, language):
-        spoken = normalize_text(sentence, language)
-        if not is_speakable(spoken):
-            continue
-        utterances.extend(p for p in split_long(spoken, max_chars, language) if is_speakable(p))
-    return utterances
+    return [u for _, _, utterances in script_sentences(paragraph, language, max_chars) for u in utterances]
 
 
 def has_speech(paragraph: str, language: str) -> bool:
