@@ -10,6 +10,10 @@ caller can drop them from body chapters and keep them in a notes chapter.
 
 Every ``id`` seen, even on skipped elements, is recorded as an anchor: the index of the first
 block at or after it, which is where a TOC entry pointing there starts.
+
+Asked to (``track=True``), it also records where in the document each character of each block
+comes from (:data:`CharOrigin`): the read-along (:mod:`tasks.readalong`) wraps sentences of the
+book's own XHTML in spans by it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from lxml import etree
 from tasks.ingest.epub_nav import epub_types
 from tasks.ingest.safexml import entity_text, local_name, text_content
 
-__all__ = ["Block", "DocText", "extract_text", "collapse_text", "PG_START_RE", "PG_END_RE", "PG_END_LINE_RE"]
+__all__ = [
+    "Block", "DocText", "CharOrigin", "extract_text", "collapse_text", "collapse_mapped", "PG_START_RE", "PG_END_RE",
+    "PG_END_LINE_RE",
+]
 
 _BR = "\u2028"
 """Stands for ``<br/>`` while text is gathered (real newlines in the source are only whitespace)."""
@@ -75,6 +82,14 @@ class Block:
     """Inside a footnote/endnote body."""
 
 
+Slot = tuple[etree._Element, str]
+"""Where a piece of text sits: ``(element, "text")`` is the element's ``.text``, ``(element,
+"tail")`` its ``.tail``; ``(entity, "entity")`` an entity reference and ``(img, "alt")`` the
+alternative text of an illuminated initial, which are not text slots of their own."""
+CharOrigin = tuple[Slot, int] | None
+"""A character of a block: its slot and its index there; None for a line break (``<br/>``)."""
+
+
 @dataclass
 class DocText:
     """The blocks of one content document and the anchors into them."""
@@ -89,6 +104,8 @@ class DocText:
     """Semantics of ``body`` and the sectioning elements that open it, outermost first."""
     title: str = ""
     """The document's ``<title>``."""
+    origins: list[list[CharOrigin]] | None = None
+    """With ``track``: for each block, where each character of its text comes from."""
 
 
 def collapse_text(text: str) -> str:
@@ -97,6 +114,31 @@ def collapse_text(text: str) -> str:
     if "\n" in text:
         text = _CJK_BREAK_RE.sub("", text)
     return " ".join(text.split())
+
+
+def collapse_mapped(text: str) -> tuple[str, list[int]]:
+    """:func:`collapse_text` of ``text``, and for each of its characters the index in ``text``
+    it comes from (a collapsed run of whitespace: its first character)."""
+    kept = [i for i, ch in enumerate(text) if not _INVISIBLE_RE.match(ch)]
+    visible = "".join(text[i] for i in kept)
+    if "\n" in visible:
+        joined = {j for m in _CJK_BREAK_RE.finditer(visible) for j in range(m.start(), m.end())}
+        kept = [i for j, i in enumerate(kept) if j not in joined]
+    out: list[str] = []
+    where: list[int] = []
+    space: int | None = None
+    for i in kept:
+        ch = text[i]
+        if ch.isspace():
+            space = i if space is None else space
+            continue
+        if space is not None and out:
+            out.append(" ")
+            where.append(space)
+        space = None
+        out.append(ch)
+        where.append(i)
+    return "".join(out), where
 
 
 def _classes(node: etree._Element) -> frozenset[str]:
@@ -160,6 +202,8 @@ class _Walker:
     def __init__(self, doc: DocText) -> None:
         self.doc = doc
         self.run: list[str] = []
+        self.slots: list[Slot | None] = []
+        """Where each piece of :attr:`run` comes from (kept when tracking)."""
         self.heading = 0
         self.note_depth = 0
         self.verse_depth = 0
@@ -169,9 +213,15 @@ class _Walker:
 
     # -- runs -----------------------------------------------------------------------------
 
-    def text(self, value: str | None) -> None:
+    def text(self, value: str | None, slot: Slot | None = None) -> None:
         if value:
             self.run.append(value.replace("\n", _BR) if self.pre_depth else value)
+            self.slots.append(slot)
+
+    def hard_break(self) -> None:
+        """A ``<br/>``: a line break, always."""
+        self.run.append(_BR)
+        self.slots.append(None)
 
     def line_break(self) -> None:
         """A line break, unless the run is empty or already ends with one."""
@@ -179,29 +229,42 @@ class _Walker:
             tail = piece.rstrip(" \t\r\n")
             if tail:
                 if not tail.endswith(_BR):
-                    self.run.append(_BR)
+                    self.hard_break()
                 return
 
     def flush(self) -> None:
-        raw, self.run = "".join(self.run), []
+        pieces, slots = self.run, self.slots
+        self.run, self.slots = [], []
+        raw = "".join(pieces)
         if not raw.strip():
             return
-        lines: list[str] = []
-        for line in raw.split(_BR):
-            line = collapse_text(line)
+        origins: list[CharOrigin] | None = None
+        if self.doc.origins is not None:
+            origins = [(slot, k) if slot else None for piece, slot in zip(pieces, slots) for k in range(len(piece))]
+        lines: list[tuple[str, list[CharOrigin] | None]] = []
+        at = 0
+        for piece in raw.split(_BR):
+            if origins is None:
+                line, where = collapse_text(piece), None
+            else:
+                line, positions = collapse_mapped(piece)
+                where = [origins[at + i] for i in positions]
+            at += len(piece) + 1
             if not line or PG_START_RE.match(line) or PG_END_RE.match(line) or PG_END_LINE_RE.match(line):
                 self.emit(lines)
                 lines = []
                 if line:
-                    self.emit([line])
+                    self.emit([(line, where)])
             else:
-                lines.append(line)
+                lines.append((line, where))
         self.emit(lines)
 
-    def emit(self, lines: list[str]) -> None:
+    def emit(self, lines: list[tuple[str, list[CharOrigin] | None]]) -> None:
         if lines:
-            block = Block("\n".join(lines), heading=self.heading, note=self.note_depth > 0)
+            block = Block("\n".join(line for line, _ in lines), heading=self.heading, note=self.note_depth > 0)
             self.doc.blocks.append(block)
+            if self.doc.origins is not None:
+                self.doc.origins.append([o for n, (_, where) in enumerate(lines) for o in ([None] if n else []) + (where or [])])
 
     # -- elements -------------------------------------------------------------------------
 
@@ -221,15 +284,15 @@ class _Walker:
 
     def visit_children(self, node: etree._Element, lines: bool = False) -> None:
         """Visit the content of ``node``; with ``lines``, each child element starts a new line."""
-        self.text(node.text)
+        self.text(node.text, (node, "text"))
         for child in node:
             if isinstance(child, etree._Entity):
-                self.text(entity_text(child))
+                self.text(entity_text(child), (child, "entity"))
             elif isinstance(child.tag, str):
                 if lines:
                     self.line_break()
                 self.visit(child)
-            self.text(child.tail)
+            self.text(child.tail, (child, "tail"))
 
     def visit(self, node: etree._Element) -> None:
         name = local_name(node)
@@ -239,7 +302,7 @@ class _Walker:
             if name == "hr":
                 self.flush()  # a scene break ends the paragraph
             elif name == "img" and _DROP_CAP_RE.match(node.get("alt") or ""):
-                self.text(node.get("alt"))  # an illuminated initial: "T" + "he house"
+                self.text(node.get("alt"), (node, "alt"))  # an illuminated initial: "T" + "he house"
             self.visit_children(node)  # void elements have no content: any is a recovery artefact
             return
         if _skipped(node, name, types, self.sup_depth > 0):
@@ -247,7 +310,7 @@ class _Walker:
             return
         self.anchor(node, types)
         if name == "br":
-            self.run.append(_BR)
+            self.hard_break()
             self.visit_children(node)  # a recovered <br> may wrap the text after it
             return
         if name not in BLOCK_TAGS:
@@ -296,9 +359,10 @@ def _start_types(body: etree._Element) -> tuple[frozenset[str], ...]:
     return tuple(chain)
 
 
-def extract_text(path: str, root: etree._Element) -> DocText:
-    """The blocks and anchors of one parsed content document."""
-    doc = DocText(path)
+def extract_text(path: str, root: etree._Element, *, track: bool = False) -> DocText:
+    """The blocks and anchors of one parsed content document (and with ``track``, where each
+    character of each block comes from)."""
+    doc = DocText(path, origins=[] if track else None)
     head_title = next((n for n in root.iter() if local_name(n) == "title"), None)
     if head_title is not None:
         doc.title = collapse_text(text_content(head_title))
