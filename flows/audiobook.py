@@ -33,6 +33,7 @@ from flows.audiobook_plan import (
     book_tags,
     delivery_formats,
     mastering_spec,
+    readalong_files,
     sample_takes,
     script_digest,
     write_the_script,
@@ -40,13 +41,22 @@ from flows.audiobook_plan import (
 from flows.preflight import AudiobookPlan, holding_output, plan_for
 from flows.run_log import announce, log_to_the_flow_run
 from flows.synthesis import gate_verdict, speak
-from tasks.chapters import ChapterTakes, MasteredChapter, group_takes, render_chapter
+from tasks.chapters import ChapterTakes, MasteredChapter, clip_spans, group_takes, render_chapter
 from tasks.deliver import BookTags
-from tasks.deliverables import AudiobookFormats, Made, Maker, Production, audiobook_deliverables, chapter_mp3
+from tasks.deliverables import (
+    AudiobookFormats,
+    Deliverable,
+    Made,
+    Maker,
+    Production,
+    audiobook_deliverables,
+    chapter_mp3,
+)
 from tasks.gate import REVIEW_CSV, review_csv
 from tasks.master import MasteringSpec
 from tasks.packages import write_packages
 from tasks.publish import Staging
+from tasks.readalong import timed_sentences, write_readalong
 from tasks.report import ChapterReport, RenderReport, to_json, to_markdown
 from tasks.review import audiobook_page, write_page
 from tasks.synthesize import plan_batches, with_durations
@@ -183,6 +193,25 @@ def master_sample(plan: AudiobookPlan, script: list[Utterance], stores: Stores) 
                           spec=mastering_spec(plan)), None
 
 
+def deliver_readalong(plan: AudiobookPlan, script: list[Utterance], mastered: list[MasteredChapter], stores: Stores,
+                      staging: Staging, deliverables: list[Deliverable]) -> list[str]:
+    """Make the read-along's files that are not published as they would be made (the
+    sentences' timings are worked out only then); returns warnings."""
+    contents = readalong_files(plan, script, deliverables)
+    stale = {name: content for name, content in contents.items() if staging.published_digest(name) != content}
+    for name in contents.keys() - stale.keys():
+        staging.keep(name, contents[name])
+    if not stale:
+        return []
+    m = plan.manifest
+    takes = {c.chapter_id: c for c in group_takes(plan.chapters, script)}
+    clips = {c.chapter_id: c.clips_s or clip_spans(takes[c.chapter_id], stores.takes, mastering_spec(plan), m.pauses.head,
+                                                   m.pauses.tail)
+             for c in mastered}
+    sentences = timed_sentences(plan.chapters, script, clips)
+    return write_readalong(staging, stale, plan.source, plan.chapters, sentences, mastered, deliverables)
+
+
 def deliver(
     plan: AudiobookPlan, script: list[Utterance], mastered: list[MasteredChapter], stores: Stores,
     production: Production, report: RenderReport, started: float,
@@ -202,6 +231,9 @@ def deliver(
     files = finish_task(production, deliverables)
     if formats.packages:
         notes = write_packages(staging, formats.packages, formats.stem, deliverables, files, mastered, tags)
+        report = replace(report, warnings=[*report.warnings, *notes])
+    if formats.readalong:
+        notes = deliver_readalong(plan, script, mastered, stores, staging, deliverables)
         report = replace(report, warnings=[*report.warnings, *notes])
     gate = gate_verdict(plan, script, stores.takes, [f.path for f in files if not f.acx_ok])
     table = to_table(with_durations(script, stores.takes))

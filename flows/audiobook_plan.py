@@ -23,11 +23,12 @@ from tasks.cast import NARRATOR, cast_utterances
 from tasks.cast_sheet import apply_cast_sheet, read_cast_sheet
 from tasks.chapters import ChapterTakes, MasteredChapter, find_mastered, group_takes
 from tasks.deliver import BookTags
-from tasks.deliverables import AudiobookFormats, audiobook_deliverables
+from tasks.deliverables import AudiobookFormats, Deliverable, audiobook_deliverables
 from tasks.gate import REVIEW_CSV, all_checked
 from tasks.master import MasteringSpec
 from tasks.packages import package_contents
 from tasks.publish import published_state
+from tasks.readalong import readalong_contents, readalong_key
 from tasks.sample import retail_sample
 from tasks.script import Pacing, write_script
 from tasks.synthesize import plan_takes
@@ -44,6 +45,7 @@ __all__ = [
     "delivery_formats",
     "book_tags",
     "script_digest",
+    "readalong_files",
     "up_to_date",
     "SCRIPT_FILES",
     "REPORT_FILES",
@@ -157,8 +159,9 @@ def mastering_spec(plan: AudiobookPlan) -> MasteringSpec:
 
 def delivery_formats(plan: AudiobookPlan) -> AudiobookFormats:
     o = plan.manifest.output
-    formats = tuple(o.formats) + (("mp3",) if o.packages and "mp3" not in o.formats else ())
-    return AudiobookFormats(formats, o.name or plan.manifest.title, o.m4b_bitrate, o.mp3_bitrate, tuple(o.packages))
+    formats = tuple(o.formats) + (("mp3",) if (o.packages or o.readalong) and "mp3" not in o.formats else ())
+    return AudiobookFormats(formats, o.name or plan.manifest.title, o.m4b_bitrate, o.mp3_bitrate, tuple(o.packages),
+                            o.readalong)
 
 
 def book_tags(plan: AudiobookPlan) -> BookTags:
@@ -173,6 +176,15 @@ def book_tags(plan: AudiobookPlan) -> BookTags:
 def script_digest(script: list[Utterance]) -> str:
     """What the delivered script says: every utterance's text, speaker, voice, pause and take."""
     return digest([(u.id, u.speaker, u.text, u.voice, u.pause_after, u.cache_key) for u in script])
+
+
+def readalong_files(plan: AudiobookPlan, script: list[Utterance], deliverables: list[Deliverable]) -> dict[str, str]:
+    """The read-along's files (path in the output directory -> content digest); none unless asked for."""
+    formats = delivery_formats(plan)
+    if not formats.readalong:
+        return {}
+    return readalong_contents(formats.stem, deliverables, readalong_key(plan.source, script),
+                              epub=plan.book.epub_version.startswith("3"))
 
 
 def up_to_date(plan: AudiobookPlan) -> bool:
@@ -198,6 +210,7 @@ def up_to_date(plan: AudiobookPlan) -> bool:
     formats, tags = delivery_formats(plan), book_tags(plan)
     deliverables = audiobook_deliverables(formats, mastered, tags, found_sample)
     wanted = {d.name: d.content for d in deliverables} | package_contents(formats.packages, formats.stem, deliverables, tags)
+    wanted |= readalong_files(plan, script, deliverables)
     wanted |= dict.fromkeys(SCRIPT_FILES, script_digest(script))
     published = published_state(layout)
     files = [*wanted, *REPORT_FILES]

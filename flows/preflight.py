@@ -265,6 +265,9 @@ def preflight_audiobook(project: Project, cache: str | None = None) -> Audiobook
         raise ManifestError(project.manifest_path, "chapters.select", str(exc)) from None
     cover, cover_warnings = _cover(project, book)
     warnings = _warnings(m.language, cast, book, chapters, m.chapters.speak_titles, source) + cover_warnings
+    if m.output.readalong and not book.epub_version.startswith("3"):
+        warnings.append(f"{source.name} is an EPUB {book.epub_version or '2'}: the read-along is delivered as WebVTT files "
+                        "only (Media Overlays need an EPUB 3 source)")
     chapters = split_long_chapters(chapters, m.output.max_chapter_minutes)
     if m.credits.opening:
         narration = m.credits.narration.replace("{narrator}", narrator_name(m, cast))

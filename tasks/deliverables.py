@@ -31,7 +31,7 @@ from tasks.sample import sample_file_name
 
 __all__ = [
     "Deliverable", "AudiobookFormats", "audiobook_deliverables", "chapter_mp3", "Made", "Maker", "Production",
-    "produce", "acx_ok", "tag_key",
+    "produce", "acx_ok", "tag_key", "chapter_mp3s",
 ]
 
 
@@ -48,6 +48,8 @@ class AudiobookFormats:
     """ffmpeg's notation, in bits per second (ACX asks for 192k constant bit rate)."""
     packages: tuple[str, ...] = ()
     """Store packages made of the MP3s (:mod:`tasks.packages`)."""
+    readalong: bool = False
+    """The read-along EPUB and WebVTT files (:mod:`tasks.readalong`), also made of the MP3s."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,11 @@ class Deliverable:
     """Digest of everything the file is made from."""
     encode: Callable[[Path], Encoded]
     """Writes the file to the given path and measures it."""
+
+
+def chapter_mp3s(deliverables: Sequence[Deliverable]) -> list[Deliverable]:
+    """The chapter MP3s among ``deliverables``, in book order (see :func:`chapter_mp3`)."""
+    return [d for d in deliverables if d.name.startswith("mp3/")]
 
 
 def tag_key(tags: BookTags) -> str:

@@ -25,7 +25,7 @@ from tasks.acx_package import AcxTrack, acx_cover, write_acx_manifest_csv
 from tasks.chapters import MasteredChapter
 from tasks.credits import CLOSING_CREDITS, OPENING_CREDITS
 from tasks.deliver import BookTags
-from tasks.deliverables import Deliverable, tag_key
+from tasks.deliverables import Deliverable, chapter_mp3s, tag_key
 from tasks.lpf import LpfBook, LpfTrack, write_lpf
 from tasks.publish import Staging, safe_filename
 from tasks.report import FileReport
@@ -38,7 +38,7 @@ PACKAGES = ("acx", "lpf")
 
 def _audio(stem: str, deliverables: Sequence[Deliverable]) -> tuple[list[Deliverable], Deliverable | None]:
     """The chapter MP3s, in order, and the sample's, if there is one."""
-    mp3s = [d for d in deliverables if d.name.startswith("mp3/")]
+    mp3s = chapter_mp3s(deliverables)
     sample = next((d for d in deliverables if d.name == sample_file_name(safe_filename(stem))), None)
     return mp3s, sample
 

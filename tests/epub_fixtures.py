@@ -34,10 +34,12 @@ def write_epub(
     language: str = "en",
     cover: bytes | None = None,
     resources: Sequence[tuple[str, str, bytes]] = (),
+    markup: bool = False,
 ) -> Path:
     """An EPUB 3 with a nav document: one XHTML file per chapter, an <h1> and <p>s each (and
     ``cover`` as its cover image, declared JPEG, when given; and each of ``resources``,
-    ``(href, media type, bytes)``, as a manifest item)."""
+    ``(href, media type, bytes)``, as a manifest item). With ``markup``, the paragraphs are
+    XHTML already (``<em>``, ``<br/>``...), not plain text."""
     items, spine, links = [], [], []
     if cover is not None:
         items.append('<item id="cover" href="cover.jpg" media-type="image/jpeg" properties="cover-image"/>')
@@ -46,7 +48,7 @@ def write_epub(
     files: dict[str, str] = {}
     for n, (chapter_title, paragraphs) in enumerate(chapters, 1):
         name = f"ch{n:02d}.xhtml"
-        body = f"<section><h1>{escape(chapter_title)}</h1>" + "".join(f"<p>{escape(p)}</p>" for p in paragraphs) + "</section>"
+        body = f"<section><h1>{escape(chapter_title)}</h1>" + "".join(f"<p>{p if markup else escape(p)}</p>" for p in paragraphs) + "</section>"
         files[name] = _xhtml(chapter_title, body)
         items.append(f'<item id="ch{n}" href="{name}" media-type="application/xhtml+xml"/>')
         spine.append(f'<itemref idref="ch{n}"/>')

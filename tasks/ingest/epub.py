@@ -63,6 +63,7 @@ def read_epub(path: Path, limits: ZipLimits = ZipLimits()) -> Book:
         cover=cover,
         warnings=tuple(dict.fromkeys(warnings)),
         pronunciation_lexicons=lexicons,
+        epub_version=package.version,
     )
 
 

@@ -76,6 +76,8 @@ class Package:
     ncx_path: str | None = None
     cover_ids: tuple[str, ...] = ()
     """Manifest ids the metadata names as the cover (EPUB2 ``meta name="cover"``)."""
+    version: str = ""
+    """The package's ``version`` attribute: ``3.0``, ``2.0``..."""
     warnings: list[str] = field(default_factory=list)
 
     def item_at(self, path: str) -> ManifestItem | None:
@@ -252,6 +254,7 @@ def _package_from(book: ebooklib_epub.EpubBook, opf_path: str, archive: SafeZip)
         nav_path=nav_path,
         ncx_path=ncx_path,
         cover_ids=tuple(meta.cover_ids),
+        version=str(book.version or ""),
         warnings=warnings + ([] if meta.title else ["the package document has no dc:title"]),
     )
 
