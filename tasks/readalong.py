@@ -198,7 +198,9 @@ def write_readalong_epub(
             assert item is not None
             overlays.append(Overlay(item.id, path, f"castline-mo{n}", str(base / FOLDER / f"{n:03d}.smil"), tuple(clips)))
             documents[path] = etree.tostring(root.getroottree(), xml_declaration=True, encoding="utf-8")
-        add_overlays(opf, package.opf_path, overlays, [(f"castline-audio{n}", p) for n, p in enumerate(stored.values(), 1)])
+        heard = {c.audio_path for o in overlays for c in o.clips}  # the credits' audio times no text of the book
+        inside = [(chapter_id, mp3) for chapter_id, mp3 in audio if stored[chapter_id] in heard]
+        add_overlays(opf, package.opf_path, overlays, [(f"castline-audio{n}", stored[c]) for n, (c, _) in enumerate(inside, 1)])
         documents[package.opf_path] = etree.tostring(opf.getroottree(), xml_declaration=True, encoding="utf-8")
         documents |= {o.smil_path: smil_document(o) for o in overlays}
         with atomic_path(target) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as epub:
@@ -208,7 +210,7 @@ def write_readalong_epub(
                     epub.writestr(name, documents.pop(name) if name in documents else archive.read(name))
             for name, data in documents.items():
                 epub.writestr(name, data)
-            for (chapter_id, mp3) in audio:
+            for chapter_id, mp3 in inside:
                 epub.write(mp3, stored[chapter_id], compress_type=zipfile.ZIP_STORED)
     wanted = sum(s.paragraph is not None for v in sentences.values() for s in v)
     missed = wanted - sum(len(reads) for reads in by_doc.values())

@@ -196,6 +196,7 @@ def test_the_readalong_epub_passes_epubcheck_and_times_every_sentence_in_text_or
     with zipfile.ZipFile(epub) as z:
         smils = sorted(n for n in z.namelist() if n.endswith(".smil"))
         assert len(smils) == 2  # one per chapter document
+        assert len([n for n in z.namelist() if n.endswith(".mp3")]) == 5  # the chapters' parts: the credits are not the book's
         for smil in smils:
             last_id, last_end = -1, dict[str, float]()
             for par in etree.fromstring(z.read(smil)).iter(f"{SMIL}par"):
