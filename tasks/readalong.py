@@ -161,6 +161,19 @@ def _placed(stream: Stream, chapters: Sequence[Chapter], sentences: Mapping[str,
                 yield _Read(path, b - stream.starts[path], s, audio[chapter.id])
 
 
+def _clips(reads: Sequence[_Read], found: Mapping[int, str]) -> tuple[Clip, ...]:
+    """A clip per highlight, in text order: ``found`` is the id that highlights each of ``reads``."""
+    clips: list[Clip] = []
+    for i, r in enumerate(reads):
+        if i not in found:
+            continue
+        if clips and clips[-1].text_id == found[i] and clips[-1].audio_path == r.audio:
+            clips[-1] = replace(clips[-1], end_s=r.sentence.end_s)  # sentences that share a highlight
+        else:
+            clips.append(Clip(found[i], r.audio, r.sentence.begin_s, r.sentence.end_s))
+    return tuple(clips)
+
+
 def write_readalong_epub(
     source: Path, chapters: Sequence[Chapter], sentences: Mapping[str, list[TimedSentence]],
     audio: Sequence[tuple[str, Path]], target: Path, limits: ZipLimits = ZipLimits(),
@@ -186,17 +199,9 @@ def write_readalong_epub(
             tracked = extract_text(path, root, track=True)  # a document at a time: a character's origin is not small
             found = wrap_stretches(tracked, [(r.block, r.sentence.start, r.sentence.end, i) for i, r in enumerate(reads)],
                                    Ids.of(root))
-            clips: list[Clip] = []
-            for i, r in enumerate(reads):
-                if i not in found:
-                    continue
-                if clips and clips[-1].text_id == found[i] and clips[-1].audio_path == r.audio:
-                    clips[-1] = replace(clips[-1], end_s=r.sentence.end_s)  # sentences that share a highlight
-                else:
-                    clips.append(Clip(found[i], r.audio, r.sentence.begin_s, r.sentence.end_s))
             item = package.item_at(path)
             assert item is not None
-            overlays.append(Overlay(item.id, path, f"castline-mo{n}", str(base / FOLDER / f"{n:03d}.smil"), tuple(clips)))
+            overlays.append(Overlay(item.id, path, f"castline-mo{n}", str(base / FOLDER / f"{n:03d}.smil"), _clips(reads, found)))
             documents[path] = etree.tostring(root.getroottree(), xml_declaration=True, encoding="utf-8")
         heard = {c.audio_path for o in overlays for c in o.clips}  # the credits' audio times no text of the book
         inside = [(chapter_id, mp3) for chapter_id, mp3 in audio if stored[chapter_id] in heard]
