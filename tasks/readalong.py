@@ -10,7 +10,8 @@
 
 The timings are the chapter's layout: where each take's speech begins and ends in the mastered
 chapter (:attr:`~tasks.chapters.MasteredChapter.clips_s`). A sentence cut into several takes
-for the engine runs from the first one's beginning to the last one's end. Each utterance knows
+for the engine runs from the first one's beginning to the last one's end; a chapter's spoken
+title highlights the heading it starts with, where it has one. Each utterance knows
 its sentence's place in its chapter's paragraphs (:attr:`~castline.model.Utterance.paragraph`);
 each paragraph is found again among the blocks of the book's documents from where its chapter
 starts (:attr:`~castline.model.Chapter.href`), block by block.
@@ -119,9 +120,14 @@ def write_vtt(sentences: Sequence[TimedSentence], path: Path) -> None:
         temporary.write_text(subs.to_string("vtt"), encoding="utf-8")
 
 
+TITLE = -1
+"""The paragraph index :func:`_places` gives a chapter's heading, which its spoken title highlights."""
+
+
 def _places(stream: Stream, chapters: Sequence[Chapter]) -> dict[tuple[str, int], int]:
     """``(chapter id, paragraph index)`` -> index of the block it is in the stream, for every
-    paragraph of the book's own chapters found again (the credits have no place)."""
+    paragraph of the book's own chapters found again (the credits have no place), and
+    ``(chapter id, TITLE)`` -> the heading a chapter whose title is spoken starts with."""
     places: dict[tuple[str, int], int] = {}
     cursor = 0
     for chapter in chapters:
@@ -130,6 +136,8 @@ def _places(stream: Stream, chapters: Sequence[Chapter]) -> dict[tuple[str, int]
         path, _, fragment = chapter.href.partition("#")
         pos, _ = stream.position(path, fragment)
         cursor = max(cursor, pos or 0)
+        if chapter.speak_title and cursor < len(stream.blocks) and stream.blocks[cursor].heading:
+            places[(chapter.id, TITLE)] = cursor
         for n, paragraph in enumerate(chapter.paragraphs):
             for b in range(cursor, min(len(stream.blocks), cursor + _SEARCH_BLOCKS)):
                 text = stream.blocks[b].text
@@ -146,6 +154,8 @@ class _Read:
 
     path: str
     block: int
+    start: int
+    end: int
     sentence: TimedSentence
     audio: str
 
@@ -155,10 +165,11 @@ def _placed(stream: Stream, chapters: Sequence[Chapter], sentences: Mapping[str,
     places = _places(stream, chapters)
     for chapter in chapters:
         for s in sentences.get(chapter.id, []):
-            b = places.get((chapter.id, s.paragraph)) if s.paragraph is not None else None
+            b = places.get((chapter.id, TITLE if s.paragraph is None else s.paragraph))
             if b is not None:
                 path = stream.block_docs[b]
-                yield _Read(path, b - stream.starts[path], s, audio[chapter.id])
+                start, end = (s.start, s.end) if s.paragraph is not None else (0, len(stream.blocks[b].text))
+                yield _Read(path, b - stream.starts[path], start, end, s, audio[chapter.id])
 
 
 def _clips(reads: Sequence[_Read], found: Mapping[int, str]) -> tuple[Clip, ...]:
@@ -197,7 +208,7 @@ def write_readalong_epub(
         for n, (path, reads) in enumerate(by_doc.items(), 1):
             root = parsed[path].root
             tracked = extract_text(path, root, track=True)  # a document at a time: a character's origin is not small
-            found = wrap_stretches(tracked, [(r.block, r.sentence.start, r.sentence.end, i) for i, r in enumerate(reads)],
+            found = wrap_stretches(tracked, [(r.block, r.start, r.end, i) for i, r in enumerate(reads)],
                                    Ids.of(root))
             item = package.item_at(path)
             assert item is not None
@@ -218,7 +229,7 @@ def write_readalong_epub(
             for chapter_id, mp3 in inside:
                 epub.write(mp3, stored[chapter_id], compress_type=zipfile.ZIP_STORED)
     wanted = sum(s.paragraph is not None for v in sentences.values() for s in v)
-    missed = wanted - sum(len(reads) for reads in by_doc.values())
+    missed = wanted - sum(r.sentence.paragraph is not None for reads in by_doc.values() for r in reads)
     return [f"{target.name}: {missed} of {wanted} sentences were not found in {source.name}'s documents, and are not highlighted"] \
         if missed else []
 

@@ -216,12 +216,13 @@ def test_the_readalong_epub_passes_epubcheck_and_times_every_sentence_in_text_or
         with zipfile.ZipFile(delivered.parent / "hole.epub") as source:
             for name in ("OEBPS/ch01.xhtml", "OEBPS/ch02.xhtml"):  # the book's text is as it was
                 assert "".join(etree.fromstring(z.read(name)).itertext()) == "".join(etree.fromstring(source.read(name)).itertext())
-    assert highlighted[:6] == [
+    assert highlighted[:7] == [
+        "Chapter One",  # the heading, as its title is spoken
         SENTENCES[0], f"{SENTENCES[1]} {SENTENCES[2]}",  # <b> crosses their boundary: one highlight
         SENTENCES[3], SENTENCES[4],
         SENTENCES[5], SENTENCES[6],  # lines of a <br/>, each its own
     ]
-    assert highlighted[6:] == SENTENCES[7:] + SENTENCES  # the rest of chapter one, all of chapter two
+    assert highlighted[7:] == SENTENCES[7:] + ["Chapter Two"] + SENTENCES  # the rest of chapter one, all of chapter two
 
 
 def test_every_chapter_mp3_has_a_webvtt_file_of_its_sentences(delivered: Path) -> None:
