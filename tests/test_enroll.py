@@ -86,6 +86,7 @@ def consent_file(folder: Path) -> Path:
     return path
 
 
+@pytest.mark.e2e  # real synthesis, speaker encoder and ASR: in make test, not test-fast
 def test_a_clone_whose_probes_are_another_speaker_is_rejected_with_its_similarity(tmp_path: Path, sovits_base) -> None:
     registry = VoiceRegistry.open(tmp_path / "registry")
     other, rate = sf.read(OTHER, dtype="float32")
@@ -114,6 +115,7 @@ def test_a_clone_whose_probes_are_another_speaker_is_rejected_with_its_similarit
         registry.resolve("lj@1")
 
 
+@pytest.mark.e2e  # real synthesis, speaker encoder and ASR: in make test, not test-fast
 def test_consent_check_needs_the_sentence_in_the_speakers_own_voice(tmp_path: Path) -> None:
     from voices.engines import SynthesisRequest, get_engine
     from voices.profile import find_profile
