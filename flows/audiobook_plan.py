@@ -174,8 +174,10 @@ def book_tags(plan: AudiobookPlan) -> BookTags:
 
 
 def script_digest(script: list[Utterance]) -> str:
-    """What the delivered script says: every utterance's text, speaker, voice, pause and take."""
-    return digest([(u.id, u.speaker, u.text, u.voice, u.pause_after, u.cache_key) for u in script])
+    """What the delivered script says: every utterance's text, speaker, voice, pause, take and
+    where its sentence is in the book."""
+    return digest([(u.id, u.speaker, u.text, u.voice, u.pause_after, u.cache_key, u.paragraph, u.sentence_start,
+                    u.sentence_end) for u in script])
 
 
 def readalong_files(plan: AudiobookPlan, script: list[Utterance], deliverables: list[Deliverable]) -> dict[str, str]:
