@@ -328,6 +328,8 @@ def render(
               f"{result['synthesized']} utterances synthesized, {result['cache_hits']} from the cache")
         for name in result["files"]:
             print(f"  {plan.project.output_dir / name}")
+        for name in dict.fromkeys(n.split("/")[0] for n in result.get("packaged", [])):
+            print(f"  {plan.project.output_dir / name}")  # a package's folder once, not each file in it
         print(f"  {plan.project.output_dir / 'report.md'}")
 
     guarded(run, verbose)

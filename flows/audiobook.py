@@ -54,7 +54,7 @@ from tasks.deliverables import (
 )
 from tasks.gate import REVIEW_CSV, review_csv
 from tasks.master import MasteringSpec
-from tasks.packages import write_packages
+from tasks.packages import package_contents, write_packages
 from tasks.publish import Staging
 from tasks.readalong import timed_sentences, write_readalong
 from tasks.report import ChapterReport, RenderReport, to_json, to_markdown
@@ -235,12 +235,13 @@ def deliver(
     if formats.readalong:
         notes = deliver_readalong(plan, script, mastered, stores, staging, deliverables)
         report = replace(report, warnings=[*report.warnings, *notes])
+    packaged = [*package_contents(formats.packages, formats.stem, deliverables, tags), *readalong_files(plan, script, deliverables)]
     gate = gate_verdict(plan, script, stores.takes, [f.path for f in files if not f.acx_ok])
     table = to_table(with_durations(script, stores.takes))
     parquet, csv = (staging.path(name, script_digest(script)) for name in SCRIPT_FILES)
     table.to_parquet(parquet, index=False)
     table.to_csv(csv, index=False)
-    report = replace(report, files=files, gate=gate, wall_s=time.monotonic() - started)
+    report = replace(report, files=files, gate=gate, packaged=packaged, wall_s=time.monotonic() - started)
     write_page(audiobook_page(report, mastered, stores.takes), gate, staging, plan.project.layout)
     staging.path(REVIEW_CSV).write_text(review_csv(gate), encoding="utf-8")
     staging.path("report.json").write_text(to_json(report), encoding="utf-8")
@@ -291,4 +292,4 @@ def audiobook(manifest: str, output_dir: str | None = None, cache_dir: str | Non
     create_markdown_artifact(to_markdown(report), key="render-report", description=f"Render report: {report.title}")
     create_table_artifact([asdict(c) for c in report.chapters], key="render-chapters", description=f"Chapters: {report.title}")
     return {"title": report.title, "duration_s": report.duration_s, "files": [f.path for f in report.files],
-            "synthesized": report.synthesized, "cache_hits": report.cache_hits}
+            "packaged": report.packaged, "synthesized": report.synthesized, "cache_hits": report.cache_hits}

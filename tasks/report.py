@@ -61,6 +61,9 @@ class RenderReport:
     warnings: list[str] = field(default_factory=list)
     gate: GateReport | None = None
     """The quality gate's verdict (None until the render has one)."""
+    packaged: list[str] = field(default_factory=list)
+    """The store packages' and the read-along's files (paths in the output directory): made of
+    the delivered audio, not measured again."""
 
     @property
     def duration_s(self) -> float:
@@ -132,6 +135,8 @@ def to_markdown(report: RenderReport) -> str:
             f"| `{f.path}` | {_hms(f.duration_s)} | {_db(f.rms_db)} | {_db(f.peak_db)} | {_db(f.noise_floor_db)} "
             f"| {_db(f.integrated_lufs)} | {'pass' if f.acx_ok else 'FAIL'} | {'yes' if f.encoded else 'no'} |"
         )
+    if report.packaged:
+        lines += ["", "## Packages and read-along", ""] + [f"- `{name}`" for name in report.packaged]
     if report.gate is not None:
         lines += ["", *gate_markdown(report.gate)]
     if report.warnings:

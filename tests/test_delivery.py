@@ -225,6 +225,13 @@ def test_the_readalong_epub_passes_epubcheck_and_times_every_sentence_in_text_or
     assert highlighted[7:] == SENTENCES[7:] + ["Chapter Two"] + SENTENCES  # the rest of chapter one, all of chapter two
 
 
+def test_the_report_lists_the_packages_and_the_readalong(delivered: Path) -> None:
+    report = json.loads((delivered / "report.json").read_text(encoding="utf-8"))
+    made = sorted(p.relative_to(delivered).as_posix() for folder in ("acx", "vtt") for p in (delivered / folder).iterdir())
+    assert sorted(report["packaged"]) == sorted([*made, "Down the Hole.lpf", "Down the Hole - Read-Along.epub"])
+    assert "- `Down the Hole - Read-Along.epub`" in (delivered / "report.md").read_text(encoding="utf-8")
+
+
 def test_every_chapter_mp3_has_a_webvtt_file_of_its_sentences(delivered: Path) -> None:
     import pysubs2
 
