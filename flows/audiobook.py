@@ -194,10 +194,10 @@ def master_sample(plan: AudiobookPlan, script: list[Utterance], stores: Stores) 
 
 
 def deliver_readalong(plan: AudiobookPlan, script: list[Utterance], mastered: list[MasteredChapter], stores: Stores,
-                      staging: Staging, deliverables: list[Deliverable]) -> list[str]:
-    """Make the read-along's files that are not published as they would be made (the
-    sentences' timings are worked out only then); returns warnings."""
-    contents = readalong_files(plan, script, deliverables)
+                      staging: Staging, deliverables: list[Deliverable], contents: dict[str, str]) -> list[str]:
+    """Make the read-along's files (``contents``: :func:`~flows.audiobook_plan.readalong_files`)
+    that are not published as they would be made (the sentences' timings are worked out only
+    then); returns warnings."""
     stale = {name: content for name, content in contents.items() if staging.published_digest(name) != content}
     for name in contents.keys() - stale.keys():
         staging.keep(name, contents[name])
@@ -232,10 +232,11 @@ def deliver(
     if formats.packages:
         notes = write_packages(staging, formats.packages, formats.stem, deliverables, files, mastered, tags)
         report = replace(report, warnings=[*report.warnings, *notes])
-    if formats.readalong:
-        notes = deliver_readalong(plan, script, mastered, stores, staging, deliverables)
+    readalong = readalong_files(plan, script, deliverables)
+    if readalong:
+        notes = deliver_readalong(plan, script, mastered, stores, staging, deliverables, readalong)
         report = replace(report, warnings=[*report.warnings, *notes])
-    packaged = [*package_contents(formats.packages, formats.stem, deliverables, tags), *readalong_files(plan, script, deliverables)]
+    packaged = [*package_contents(formats.packages, formats.stem, deliverables, tags), *readalong]
     gate = gate_verdict(plan, script, stores.takes, [f.path for f in files if not f.acx_ok])
     table = to_table(with_durations(script, stores.takes))
     parquet, csv = (staging.path(name, script_digest(script)) for name in SCRIPT_FILES)

@@ -15,7 +15,6 @@ from castline.cache import AudioStore
 from castline.digest import digest
 from castline.manifest import AudiobookManifest
 from castline.model import Utterance
-from castline.text import script_title
 from castline.text.lexicon import Lexicon
 from flows.preflight import AudiobookPlan, cast_sheet_path, engine_max_chars, narrator_name
 from tasks.attribution import Character
@@ -95,7 +94,7 @@ def _write(plan: AudiobookPlan) -> tuple[list[Utterance], list[str]]:
     p = m.pauses
     script = write_script(
         plan.chapters, language=m.language, pacing=Pacing(p.sentence, p.paragraph, p.title),
-        max_chars=_max_chars(plan), speak_titles=m.chapters.speak_titles,
+        max_chars=m.engine.max_chars or engine_max_chars(plan), speak_titles=m.chapters.speak_titles,
         characters=characters_of(m) if m.attributes_dialogue else None, default_speaker=m.dialogue.default_speaker,
     )
     notes: list[str] = []
@@ -107,27 +106,18 @@ def _write(plan: AudiobookPlan) -> tuple[list[Utterance], list[str]]:
     return plan_takes(pronounced, plan.cast.voices, language=m.language, seed=m.engine.seed), notes + unused
 
 
-def _max_chars(plan: AudiobookPlan) -> int:
-    return plan.manifest.engine.max_chars or engine_max_chars(plan)
-
-
 def sample_takes(plan: AudiobookPlan, script: list[Utterance], takes: AudioStore) -> tuple[ChapterTakes | None, str | None]:
     """The retail sample's takes (all stored already), or None and why there is none."""
     m = plan.manifest
     if not m.sample.enabled:
         return None, None
-    titles = {
-        c.id: len(script_title(c.title, m.language, _max_chars(plan))) if m.chapters.speak_titles and c.speak_title else 0
-        for c in plan.chapters
-    }
-
     def duration_of(key: str) -> float:
         entry = takes.get(key)
         if entry is None:
             raise FileNotFoundError(f"take {key} of the retail sample is not in the cache {takes.storage.url}")
         return entry.duration_s
 
-    return retail_sample(plan.chapters, script, duration_of, titles=titles, length_s=m.sample.length_s,
+    return retail_sample(plan.chapters, script, duration_of, length_s=m.sample.length_s,
                          head_s=m.pauses.head, tail_s=m.pauses.tail)
 
 

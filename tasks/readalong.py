@@ -19,7 +19,6 @@ starts (:attr:`~castline.model.Chapter.href`), block by block.
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -28,7 +27,7 @@ from pathlib import Path, PurePosixPath
 import pysubs2
 from lxml import etree
 
-from castline.digest import digest
+from castline.digest import digest, file_sha256
 from castline.errors import EpubError
 from castline.model import Chapter, Seconds, Utterance
 from castline.tempfiles import atomic_path
@@ -241,8 +240,7 @@ def write_readalong_epub(
 def readalong_key(source: Path, script: Sequence[Utterance]) -> str:
     """What the read-along is made of besides the chapter MP3s: the book (by its SHA-256) and
     where each utterance's sentence lies in it."""
-    book = hashlib.sha256(source.read_bytes()).hexdigest()
-    return digest([book, [(u.chapter, u.paragraph, u.sentence_start, u.sentence_end, u.text) for u in script]])
+    return digest([file_sha256(source), [(u.chapter, u.paragraph, u.sentence_start, u.sentence_end, u.text) for u in script]])
 
 
 def readalong_contents(stem: str, deliverables: Sequence[Deliverable], key: str, *, epub: bool) -> dict[str, str]:

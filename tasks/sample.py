@@ -10,7 +10,7 @@ delivered as an MP3.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 from castline.model import Chapter, Seconds, Utterance
 from tasks.chapters import ChapterTakes
@@ -25,11 +25,11 @@ MIN_SAMPLE_S: Seconds = 60.0
 
 def retail_sample(
     chapters: Sequence[Chapter], script: Sequence[Utterance], duration_of: Callable[[str], Seconds], *,
-    titles: Mapping[str, int], length_s: Seconds, head_s: Seconds, tail_s: Seconds,
+    length_s: Seconds, head_s: Seconds, tail_s: Seconds,
 ) -> tuple[ChapterTakes | None, str | None]:
     """The sample's takes, or None and why there is none.
 
-    ``titles``: how many utterances at the start of each chapter speak its title (left out);
+    A spoken title is left out: it is the utterances that read no paragraph of the book.
     ``duration_of``: a take's length by its cache key (only the takes the sample may hold are
     asked for).
     """
@@ -41,7 +41,7 @@ def retail_sample(
     takes: list[tuple[str, Seconds]] = []
     total_s = head_s + tail_s
     for chapter in body:
-        for u in by_chapter[chapter][titles.get(chapter, 0):]:
+        for u in (u for u in by_chapter[chapter] if u.paragraph is not None):
             if u.cache_key is None:
                 raise ValueError(f"utterance {u.id} has no take planned")
             pause_s = takes[-1][1] if takes else 0.0
